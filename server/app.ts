@@ -1,0 +1,66 @@
+import express from 'express';
+import { createExpressMiddleware } from '@trpc/server/adapters/express';
+import type { Db } from './db/types.js';
+import type { Redis } from './lib/redis.js';
+import type { Stripe } from './lib/stripe.js';
+import { env } from './env.js';
+import { logger } from './lib/logger.js';
+import { captureException } from './lib/sentry.js';
+import { isAppError } from './lib/errors.js';
+import { currentContext, runWithContext } from './lib/request-context.js';
+import { requestContext } from './http/request-context.js';
+import { stripeWebhookRouter } from './http/stripe-webhook.js';
+import { mobileAuthRouter } from './http/mobile-auth.js';
+import { healthRouter } from './http/health.js';
+import { errorHandler, notFoundHandler } from './http/error-handler.js';
+import { appRouter } from './trpc/router.js';
+import { createContextFactory } from './trpc/trpc.js';
+
+/** Everything a request handler may touch; built by index.ts, or by a test with its own database. */
+export interface AppDeps {
+  db: Db;
+  redis: Redis;
+  stripe: Stripe;
+}
+
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', env.TRUST_PROXY_HOPS);
+
+  app.use(requestContext);
+  app.use((req, res, next) => {
+    const started = performance.now();
+    const ctx = currentContext();
+    res.on('finish', () => {
+      const line = { method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, durationMs: Math.round(performance.now() - started) };
+      // 'finish' fires outside the request's async context; put it back so the line keeps its requestId.
+      if (ctx) runWithContext(ctx, () => logger.info(line, 'request completed'));
+      else logger.info(line, 'request completed');
+    });
+    next();
+  });
+
+  // Raw body for Stripe signatures: must come before express.json().
+  app.use(stripeWebhookRouter(deps));
+  app.use(express.json({ limit: env.BODY_LIMIT, strict: true }));
+  app.use('/api/mobile/v1', mobileAuthRouter(deps));
+  app.use(
+    '/trpc',
+    createExpressMiddleware({
+      router: appRouter,
+      createContext: createContextFactory(deps),
+      onError({ error, path }) {
+        const status = isAppError(error.cause) ? error.cause.httpStatus : error.code === 'INTERNAL_SERVER_ERROR' ? 500 : 400;
+        if (status >= 500) {
+          logger.error({ err: error.cause ?? error, path }, 'tRPC procedure failed');
+          captureException(error.cause ?? error, { path });
+        }
+      },
+    }),
+  );
+  app.use(healthRouter(deps));
+  app.use(notFoundHandler);
+  app.use(errorHandler);
+  return app;
+}

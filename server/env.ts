@@ -1,0 +1,106 @@
+import { z } from 'zod';
+
+/**
+ * All configuration, parsed once at import. The API, the worker, the scripts and drizzle.config.ts
+ * import `env` from here; nothing else reads process.env. A missing or weak secret stops the process
+ * with a message naming the variable: there are no fallback secrets.
+ */
+
+// Values that show up in tutorials and .env samples; a secret containing one was never generated.
+const PLACEHOLDER_FRAGMENTS = [
+  'your-secret',
+  'your_secret',
+  'yoursecret',
+  'secret-key',
+  'secretkey',
+  'changeme',
+  'change-me',
+  'change_me',
+  'replace-me',
+  'replaceme',
+  'placeholder',
+  'example',
+  'default',
+  'password',
+  'supersecret',
+  'xxxxxxxx',
+];
+
+function strongSecret(name: string) {
+  return z
+    .string({ error: `${name} is required` })
+    .min(32, `${name} must be at least 32 characters (generate one with: openssl rand -base64 48)`)
+    .refine(
+      (v) => !PLACEHOLDER_FRAGMENTS.some((p) => v.toLowerCase().includes(p)),
+      `${name} looks like a placeholder value; generate a random one (openssl rand -base64 48)`,
+    )
+    .refine((v) => new Set(v).size >= 12, `${name} is too repetitive to be a random secret`);
+}
+
+const required = (name: string) => z.string({ error: `${name} is required` }).min(1, `${name} is required`);
+
+const EnvSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_URL: required('DATABASE_URL').refine(
+    (v) => /^mysql:\/\//.test(v),
+    'DATABASE_URL must be a mysql:// URL, e.g. mysql://root@127.0.0.1:3306/flight_booking',
+  ),
+  REDIS_URL: required('REDIS_URL').refine(
+    (v) => /^rediss?:\/\//.test(v),
+    'REDIS_URL must be a redis:// URL, e.g. redis://127.0.0.1:6379',
+  ),
+  JWT_SECRET: strongSecret('JWT_SECRET'),
+  REFRESH_TOKEN_PEPPER: strongSecret('REFRESH_TOKEN_PEPPER'),
+  STRIPE_SECRET_KEY: required('STRIPE_SECRET_KEY').refine(
+    (v) => /^(sk|rk)_(test|live)_[A-Za-z0-9]{8,}$/.test(v),
+    'STRIPE_SECRET_KEY must look like sk_test_... or sk_live_...',
+  ),
+  STRIPE_WEBHOOK_SECRET: required('STRIPE_WEBHOOK_SECRET').refine(
+    (v) => /^whsec_[A-Za-z0-9+/=]{16,}$/.test(v),
+    'STRIPE_WEBHOOK_SECRET must look like whsec_... (from the Stripe dashboard or `stripe listen`)',
+  ),
+  /** Points the Stripe SDK at a Stripe-compatible server (tests, stripe-mock). Unset in production. */
+  STRIPE_API_BASE: z.url().optional(),
+  SENTRY_DSN: z.url().optional(),
+  SMTP_URL: z.string().optional(),
+  MAIL_FROM: z.string().default('Flights <no-reply@flights.local>'),
+  APP_BASE_URL: z.url().default('http://localhost:3000'),
+  /** Seat hold for an unpaid booking, in minutes. Stripe Checkout sessions live at least 30 minutes. */
+  BOOKING_HOLD_MINUTES: z.coerce.number().int().min(30).max(24 * 60).default(30),
+  /** Two refreshes of the same token within this many seconds are a retry, not a theft. */
+  REFRESH_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(60).default(5),
+  /** Body size limit for JSON and webhook bodies. */
+  BODY_LIMIT: z.string().default('100kb'),
+  /** Trust X-Forwarded-For from this many proxies (rate limiting uses the client IP). */
+  TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(0),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  // `NAME=` in a .env file means "not set", not "set to nothing".
+  const present = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v.trim() !== ''));
+  const result = EnvSchema.safeParse(present);
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  - ${i.path.join('.') || '(env)'}: ${i.message}`);
+    throw new Error(`Invalid configuration, refusing to start:\n${lines.join('\n')}`);
+  }
+  if (result.data.NODE_ENV === 'production' && result.data.STRIPE_API_BASE) {
+    throw new Error('Invalid configuration, refusing to start:\n  - STRIPE_API_BASE: must not be set in production');
+  }
+  return result.data;
+}
+
+function load(): Env {
+  try {
+    return parseEnv(process.env);
+  } catch (err) {
+    // The logger depends on env, so this one message goes straight to stderr.
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(78); // EX_CONFIG
+  }
+}
+
+export const env: Env = load();

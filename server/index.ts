@@ -1,0 +1,48 @@
+import { env } from './env.js';
+import { logger } from './lib/logger.js';
+import { initSentry, flushSentry } from './lib/sentry.js';
+import { createDatabase } from './db/client.js';
+import { createRedis } from './lib/redis.js';
+import { createStripe } from './lib/stripe.js';
+import { createApp } from './app.js';
+
+initSentry('api');
+
+const database = createDatabase(env.DATABASE_URL);
+const redis = createRedis(env.REDIS_URL);
+const stripe = createStripe(env.STRIPE_SECRET_KEY, env.STRIPE_API_BASE);
+const app = createApp({ db: database.db, redis, stripe });
+
+const server = app.listen(env.PORT, () => {
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : env.PORT;
+  logger.info({ port }, `API listening on http://localhost:${port}`);
+});
+// Idle keep-alive sockets must not hold shutdown open; in-flight requests still finish.
+server.keepAliveTimeout = 5_000;
+
+let shuttingDown = false;
+async function shutdown(signal: string): Promise<void> {
+  if (shuttingDown) return;
+  shuttingDown = true;
+  logger.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
+  const forced = setTimeout(() => {
+    logger.error('in-flight requests did not finish within 15 s; exiting');
+    process.exit(1);
+  }, 15_000);
+  forced.unref();
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeIdleConnections();
+  });
+  await Promise.allSettled([database.close(), redis.quit()]);
+  await flushSentry();
+  logger.info('shutdown complete');
+  process.exit(0);
+}
+
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('unhandledRejection', (reason) => {
+  logger.error({ err: reason }, 'unhandled promise rejection');
+});

@@ -1,0 +1,13 @@
+import { Redis } from 'ioredis';
+
+export type { Redis };
+
+/** App connections fail fast so /health and requests do not hang when Redis is down. */
+export function createRedis(url: string, opts: { keyPrefix?: string } = {}): Redis {
+  return new Redis(url, { maxRetriesPerRequest: 2, connectTimeout: 2000, keyPrefix: opts.keyPrefix });
+}
+
+/** BullMQ workers need blocking commands that never give up (maxRetriesPerRequest: null). */
+export function createQueueRedis(url: string): Redis {
+  return new Redis(url, { maxRetriesPerRequest: null, enableReadyCheck: false });
+}

@@ -1,0 +1,84 @@
+/**
+ * `npm start`: the whole system on one machine. On first run writes .env from .env.example with
+ * freshly generated development secrets; makes sure MySQL/MariaDB and Redis answer; migrates; seeds;
+ * then runs the API and the worker as two processes and stops both on Ctrl-C.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { ensureServices } from './services.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const ENV_FILE = path.join(ROOT, '.env');
+const say = (msg: string) => process.stdout.write(`[start] ${msg}\n`);
+const secret = () => randomBytes(36).toString('base64url');
+
+function setVar(text: string, name: string, value: string): string {
+  const re = new RegExp(`^${name}=.*$`, 'm');
+  return re.test(text) ? text.replace(re, `${name}=${value}`) : `${text.trimEnd()}\n${name}=${value}\n`;
+}
+function getVar(text: string, name: string): string {
+  return new RegExp(`^${name}=(.*)$`, 'm').exec(text)?.[1]?.trim() ?? '';
+}
+
+let envText = existsSync(ENV_FILE) ? readFileSync(ENV_FILE, 'utf8') : readFileSync(path.join(ROOT, '.env.example'), 'utf8');
+const generated: string[] = [];
+for (const [name, make] of [
+  ['JWT_SECRET', secret],
+  ['REFRESH_TOKEN_PEPPER', secret],
+  ['STRIPE_WEBHOOK_SECRET', () => `whsec_${randomBytes(24).toString('base64')}`],
+  // A development key that no Stripe account knows: the API runs, Checkout calls fail until you set yours.
+  ['STRIPE_SECRET_KEY', () => `sk_test_dev${randomBytes(16).toString('hex')}`],
+] as const) {
+  if (!getVar(envText, name)) {
+    envText = setVar(envText, name, make());
+    generated.push(name);
+  }
+}
+
+// Services may have been started privately on other ports: record where they are.
+process.env.DATABASE_URL ||= getVar(envText, 'DATABASE_URL') || undefined;
+process.env.REDIS_URL ||= getVar(envText, 'REDIS_URL') || undefined;
+const { databaseUrl, redisUrl } = await ensureServices();
+envText = setVar(setVar(envText, 'DATABASE_URL', databaseUrl), 'REDIS_URL', redisUrl);
+writeFileSync(ENV_FILE, envText, { mode: 0o600 });
+if (generated.length) say(`wrote .env with freshly generated development values for ${generated.join(', ')}`);
+
+process.loadEnvFile(ENV_FILE);
+const tsx = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+function run(script: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(tsx, [script], { cwd: ROOT, stdio: 'inherit', env: process.env });
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${script} exited with ${code}`))));
+  });
+}
+say('migrating');
+await run('server/scripts/migrate.ts');
+say('seeding');
+await run('server/scripts/seed.ts');
+
+const children: ChildProcess[] = ['server/index.ts', 'server/worker.ts'].map((script) =>
+  spawn(tsx, [script], { cwd: ROOT, stdio: 'inherit', env: process.env }),
+);
+let stopping = false;
+function stopAll(signal: NodeJS.Signals) {
+  if (stopping) return;
+  stopping = true;
+  say('stopping the API and the worker');
+  for (const c of children) if (c.exitCode === null) c.kill(signal);
+}
+process.on('SIGINT', () => stopAll('SIGTERM'));
+process.on('SIGTERM', () => stopAll('SIGTERM'));
+let exited = 0;
+for (const c of children) {
+  c.on('exit', (code) => {
+    exited++;
+    if (!stopping) {
+      say(`a process exited with ${code}; stopping the other`);
+      process.exitCode = code ?? 1;
+      stopAll('SIGTERM');
+    }
+    if (exited === children.length) process.exit();
+  });
+}

@@ -1,0 +1,86 @@
+import { and, asc, eq, gte, lt } from 'drizzle-orm';
+import type { DbOrTx } from '../db/types.js';
+import { airports, flights } from '../db/schema/index.js';
+import { AppError } from '../lib/errors.js';
+import { localDate, localDayRangeUtc } from '../lib/time.js';
+import { logger } from '../lib/logger.js';
+
+export interface FlightSearchInput {
+  origin: string;
+  destination: string;
+  /** Local calendar date at the origin airport, YYYY-MM-DD. */
+  date: string;
+  passengers: number;
+}
+
+export interface FlightView {
+  id: number;
+  flightNumber: string;
+  origin: string;
+  destination: string;
+  departureAt: string;
+  arrivalAt: string;
+  priceMinor: number;
+  currency: string;
+  seatsAvailable: number;
+}
+
+const flightColumns = {
+  id: flights.id,
+  flightNumber: flights.flightNumber,
+  origin: flights.origin,
+  destination: flights.destination,
+  departureAt: flights.departureAt,
+  arrivalAt: flights.arrivalAt,
+  priceMinor: flights.priceMinor,
+  currency: flights.currency,
+  seatsAvailable: flights.seatsAvailable,
+};
+
+type FlightRow = { [K in keyof typeof flightColumns]: (typeof flights.$inferSelect)[K] };
+
+function toView(row: FlightRow): FlightView {
+  return { ...row, departureAt: row.departureAt.toISOString(), arrivalAt: row.arrivalAt.toISOString() };
+}
+
+export async function getAirport(db: DbOrTx, iata: string) {
+  const [row] = await db.select().from(airports).where(eq(airports.iata, iata)).limit(1);
+  return row;
+}
+
+/**
+ * Flights departing on `date` in the ORIGIN's local time (a 01:30 departure from Riyadh belongs to its
+ * Riyadh date, not the UTC one) with at least `passengers` seats, ordered by departure.
+ */
+export async function searchFlights(db: DbOrTx, input: FlightSearchInput, now = new Date()): Promise<FlightView[]> {
+  const origin = await getAirport(db, input.origin);
+  if (!origin) throw new AppError('VALIDATION', `Unknown origin airport ${input.origin}`);
+  const destination = await getAirport(db, input.destination);
+  if (!destination) throw new AppError('VALIDATION', `Unknown destination airport ${input.destination}`);
+  if (input.date < localDate(now, origin.timeZone)) {
+    throw new AppError('VALIDATION', `date ${input.date} is in the past at ${origin.iata}`);
+  }
+  const { start, end } = localDayRangeUtc(input.date, origin.timeZone);
+  const rows = await db
+    .select(flightColumns)
+    .from(flights)
+    .where(
+      and(
+        eq(flights.origin, origin.iata),
+        eq(flights.destination, destination.iata),
+        gte(flights.departureAt, start),
+        lt(flights.departureAt, end),
+        gte(flights.seatsAvailable, input.passengers),
+      ),
+    )
+    .orderBy(asc(flights.departureAt), asc(flights.id));
+  const result = rows.filter((r) => r.departureAt > now).map(toView);
+  logger.debug({ origin: origin.iata, destination: destination.iata, date: input.date, found: result.length }, 'flight search');
+  return result;
+}
+
+export async function getFlight(db: DbOrTx, id: number): Promise<FlightView> {
+  const [row] = await db.select(flightColumns).from(flights).where(eq(flights.id, id)).limit(1);
+  if (!row) throw new AppError('NOT_FOUND', `Flight ${id} not found`);
+  return toView(row);
+}

@@ -1,0 +1,89 @@
+import { initTRPC } from '@trpc/server';
+import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
+import type { CreateExpressContextOptions } from '@trpc/server/adapters/express';
+import { ZodError } from 'zod';
+import type { AppDeps } from '../app.js';
+import { AppError, isAppError } from '../lib/errors.js';
+import { currentContext, currentRequestId } from '../lib/request-context.js';
+import { bearerToken, verifyAccessToken, type AccessClaims } from '../services/access-tokens.js';
+
+export interface TrpcContext {
+  deps: AppDeps;
+  requestId: string;
+  authorization: string | undefined;
+  ip: string;
+}
+
+export function createContextFactory(deps: AppDeps) {
+  return ({ req }: CreateExpressContextOptions): TrpcContext => ({
+    deps,
+    requestId: currentRequestId() ?? 'unknown',
+    authorization: req.headers.authorization,
+    ip: req.ip ?? 'unknown',
+  });
+}
+
+const t = initTRPC.context<TrpcContext>().create({
+  // Never send stacks to clients, whatever NODE_ENV says.
+  isDev: false,
+  errorFormatter({ shape, error }) {
+    const requestId = currentRequestId();
+    const cause = error.cause;
+    if (isAppError(cause)) {
+      return {
+        ...shape,
+        message: cause.message,
+        code: TRPC_ERROR_CODES_BY_KEY[cause.trpcCode],
+        data: {
+          code: cause.trpcCode,
+          httpStatus: cause.httpStatus,
+          path: shape.data.path,
+          appCode: cause.code,
+          requestId,
+          ...(cause.details ? { details: cause.details } : {}),
+        },
+      };
+    }
+    if (cause instanceof ZodError) {
+      return {
+        ...shape,
+        message: 'Invalid input: ' + cause.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; '),
+        data: {
+          code: shape.data.code,
+          httpStatus: shape.data.httpStatus,
+          path: shape.data.path,
+          appCode: 'VALIDATION',
+          requestId,
+          issues: cause.issues.map((i) => ({ path: i.path.map(String), message: i.message, code: i.code })),
+        },
+      };
+    }
+    const internal = error.code === 'INTERNAL_SERVER_ERROR';
+    return {
+      ...shape,
+      // An unexpected error's text may name tables or hosts: the client gets a generic message.
+      message: internal ? 'Internal server error' : shape.message,
+      data: {
+        code: shape.data.code,
+        httpStatus: shape.data.httpStatus,
+        path: shape.data.path,
+        appCode: internal ? 'INTERNAL' : shape.data.code,
+        requestId,
+      },
+    };
+  },
+});
+
+export const router = t.router;
+export const middleware = t.middleware;
+export const publicProcedure = t.procedure;
+
+/** Reads the same Bearer access token the mobile REST API issues; narrows ctx.user. */
+export const protectedProcedure = t.procedure.use(({ ctx, next }) => {
+  const token = bearerToken(ctx.authorization);
+  if (!token) throw new AppError('UNAUTHORIZED', 'Sign in required');
+  const user: AccessClaims = verifyAccessToken(token);
+  const store = currentContext();
+  if (store) store.userId = user.userId;
+  return next({ ctx: { ...ctx, user } });
+});

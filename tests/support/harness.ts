@@ -1,0 +1,99 @@
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import mysql from 'mysql2/promise';
+import { createTRPCClient, httpLink } from '@trpc/client';
+import { env } from '../../server/env.js';
+import { createApp, type AppDeps } from '../../server/app.js';
+import { createDatabase, type Database } from '../../server/db/client.js';
+import { runMigrations } from '../../server/db/migrate.js';
+import { createRedis, type Redis } from '../../server/lib/redis.js';
+import { createStripe } from '../../server/lib/stripe.js';
+import type { AppRouter } from '../../server/trpc/router.js';
+import { startFakeStripe, type FakeStripe } from './fake-stripe.js';
+import { MYSQL_SERVER_URL, REDIS_URL } from './test-env.js';
+
+/** A fresh, migrated database of its own for one test file. */
+export async function createTestDatabase(): Promise<{ url: string; name: string; database: Database; drop(): Promise<void> }> {
+  const name = `fbt_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const url = `${MYSQL_SERVER_URL}/${name}`;
+  await runMigrations(url);
+  const database = createDatabase(url, { connectionLimit: 40 });
+  return {
+    url,
+    name,
+    database,
+    async drop() {
+      await database.close();
+      const conn = await mysql.createConnection({ uri: `${MYSQL_SERVER_URL}/` });
+      await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      await conn.end();
+    },
+  };
+}
+
+export interface TestContext {
+  deps: AppDeps;
+  db: AppDeps['db'];
+  redis: Redis;
+  fakeStripe: FakeStripe;
+  databaseUrl: string;
+  databaseName: string;
+  /** http://127.0.0.1:PORT of the in-process app, listening on a real socket. */
+  baseUrl: string;
+  redisPrefix: string;
+  trpc(accessToken?: string): ReturnType<typeof createTRPCClient<AppRouter>>;
+  close(): Promise<void>;
+}
+
+/**
+ * The whole app in-process on a real port, over its own database, a Redis key prefix of its own and a
+ * fake Stripe server that the real Stripe SDK talks to. Webhooks from the fake are signed with the
+ * app's STRIPE_WEBHOOK_SECRET and delivered to this app.
+ */
+export async function startTestApp(opts: { stripeTimeoutMs?: number } = {}): Promise<TestContext> {
+  const testDb = await createTestDatabase();
+  const redisPrefix = `test:${testDb.name}:`;
+  const redis = createRedis(REDIS_URL, { keyPrefix: redisPrefix });
+  const fakeStripe = await startFakeStripe({ webhookSecret: env.STRIPE_WEBHOOK_SECRET });
+  const stripe = createStripe(env.STRIPE_SECRET_KEY, fakeStripe.url, { timeoutMs: opts.stripeTimeoutMs ?? 3000, maxNetworkRetries: 0 });
+  const deps: AppDeps = { db: testDb.database.db, redis, stripe };
+  const app = createApp(deps);
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fakeStripe.setWebhookUrl(`${baseUrl}/webhooks/stripe`);
+  return {
+    deps,
+    db: deps.db,
+    redis,
+    fakeStripe,
+    databaseUrl: testDb.url,
+    databaseName: testDb.name,
+    baseUrl,
+    redisPrefix,
+    trpc: (accessToken?: string) => trpcClient(baseUrl, accessToken),
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await fakeStripe.close();
+      const keys = await redis.keys('*');
+      // keys() returns prefixed names; del() would prefix again, so strip it.
+      if (keys.length) await redis.del(...keys.map((k) => k.slice(redisPrefix.length)));
+      redis.disconnect();
+      await testDb.drop();
+    },
+  };
+}
+
+export function trpcClient(baseUrl: string, accessToken?: string, headers: Record<string, string> = {}) {
+  return createTRPCClient<AppRouter>({
+    links: [
+      httpLink({
+        url: `${baseUrl}/trpc`,
+        headers: () => ({ ...headers, ...(accessToken ? { authorization: `Bearer ${accessToken}` } : {}) }),
+      }),
+    ],
+  });
+}

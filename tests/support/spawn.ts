@@ -1,0 +1,104 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { ROOT_DIR } from './test-env.js';
+
+const TSX = path.join(ROOT_DIR, 'node_modules', '.bin', 'tsx');
+
+/** Runs an entrypoint to completion (for processes expected to exit, e.g. on bad config). */
+export function runEntrypoint(script: string, env: Record<string, string | undefined>, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(TSX, [script], { cwd: ROOT_DIR, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} did not exit within ${timeoutMs} ms; stdout: ${stdout}`));
+    }, timeoutMs);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+function cleanEnv(env: Record<string, string | undefined>): NodeJS.ProcessEnv {
+  // Only what the test passes, plus PATH/HOME so tsx and node run: no leakage of the test's own env.
+  const base: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp' };
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) base[k] = v;
+  return base;
+}
+
+export interface SpawnedProcess {
+  child: ChildProcess;
+  /** Parsed JSON log lines, as they arrive. */
+  logs: Record<string, unknown>[];
+  /** Lines that were not JSON (should stay empty in production mode). */
+  rawLines: string[];
+  waitForLog(pred: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Starts a long-running entrypoint (the API or the worker) as its own process. */
+export function spawnEntrypoint(script: string, env: Record<string, string | undefined>): SpawnedProcess {
+  const child = spawn(TSX, [script], { cwd: ROOT_DIR, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: Record<string, unknown>[] = [];
+  const rawLines: string[] = [];
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  let buffer = '';
+  const onData = (chunk: Buffer) => {
+    buffer += chunk.toString();
+    let i: number;
+    while ((i = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, i);
+      buffer = buffer.slice(i + 1);
+      try {
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        logs.push(parsed);
+        for (const w of [...waiters]) {
+          if (w.pred(parsed)) {
+            waiters.splice(waiters.indexOf(w), 1);
+            w.resolve(parsed);
+          }
+        }
+      } catch {
+        if (line.trim()) rawLines.push(line);
+      }
+    }
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    logs,
+    rawLines,
+    waitForLog(pred, timeoutMs = 30_000) {
+      const found = logs.find(pred);
+      if (found) return Promise.resolve(found);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`log line not seen within ${timeoutMs} ms; raw: ${rawLines.slice(-10).join('\n')}`)), timeoutMs);
+        waiters.push({ pred, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+        void exited.then((code) => {
+          clearTimeout(timer);
+          reject(new Error(`${script} exited with ${code} before the log line; raw: ${rawLines.slice(-10).join('\n')}`));
+        });
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Starts the API entrypoint on a free port and waits until it listens. */
+export async function spawnApi(env: Record<string, string | undefined>): Promise<SpawnedProcess & { baseUrl: string }> {
+  const proc = spawnEntrypoint('server/index.ts', { ...env, PORT: '0', NODE_ENV: env.NODE_ENV ?? 'production' });
+  const line = await proc.waitForLog((l) => l.msg !== undefined && String(l.msg).startsWith('API listening'));
+  return Object.assign(proc, { baseUrl: `http://127.0.0.1:${line.port as number}` });
+}
