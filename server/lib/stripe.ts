@@ -21,3 +21,17 @@ export function createStripe(secretKey: string, apiBase?: string, opts: { timeou
       : {}),
   });
 }
+
+/** Failures a retry may cure: Stripe unreachable, timing out, rate limiting, or its own 5xx. */
+export function isTransientStripeError(err: unknown): boolean {
+  if (!(err instanceof Stripe.errors.StripeError)) return false;
+  if (err instanceof Stripe.errors.StripeConnectionError || err instanceof Stripe.errors.StripeRateLimitError) return true;
+  if (err instanceof Stripe.errors.StripeAPIError) return true;
+  if (err.type === 'StripeLockTimeoutError' || err.type === 'StripeIdempotencyError') return false;
+  return (err.statusCode ?? 0) >= 500;
+}
+
+export function stripeErrorSummary(err: unknown): string {
+  if (err instanceof Stripe.errors.StripeError) return `${err.type}${err.code ? `/${err.code}` : ''}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}

@@ -13,6 +13,8 @@ export const payments = mysqlTable(
     stripeCheckoutSessionId: varchar('stripe_checkout_session_id', { length: 255 }).notNull(),
     /** Null until Stripe creates the payment intent (at payment time). */
     stripePaymentIntentId: varchar('stripe_payment_intent_id', { length: 255 }),
+    /** Stripe-hosted Checkout page, returned again to a caller who asks while the session is open. */
+    checkoutUrl: varchar('checkout_url', { length: 2048 }).notNull(),
     amountMinor: bigint('amount_minor', { mode: 'number', unsigned: true }).notNull(),
     currency: char('currency', { length: 3 }).notNull(),
     status: mysqlEnum('status', PAYMENT_ATTEMPT_STATUSES).notNull().default('open'),

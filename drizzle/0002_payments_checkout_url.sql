@@ -1,0 +1,1 @@
+ALTER TABLE `payments` ADD `checkout_url` varchar(2048) NOT NULL;

@@ -1,0 +1,50 @@
+import { eq } from 'drizzle-orm';
+import { bookings, outbox } from '../db/schema/index.js';
+import { logger } from '../lib/logger.js';
+import { captureException } from '../lib/sentry.js';
+import { isTransientStripeError, stripeErrorSummary } from '../lib/stripe.js';
+import { markOutboxAttemptFailed, markOutboxDone, type OutboxPayloads } from '../services/outbox.js';
+import { expireStripeSession, requestStripeRefund, type StripeJobDeps } from './stripe-calls.js';
+
+/**
+ * Runs one outbox job now (right after the commit that recorded it). Success marks it done; a failure
+ * a retry may cure leaves it pending for the worker; any other failure marks it failed and flags the
+ * booking for a human. Never throws: the caller's own change has already committed.
+ */
+export async function runOutboxJobNow(deps: StripeJobDeps, outboxId: number): Promise<'done' | 'retry' | 'failed' | 'skipped'> {
+  const [job] = await deps.db.select().from(outbox).where(eq(outbox.id, outboxId));
+  if (!job || job.status !== 'pending') return 'skipped';
+  try {
+    switch (job.topic) {
+      case 'stripe_refund':
+        await requestStripeRefund(deps, job.payload as OutboxPayloads['stripe_refund']);
+        break;
+      case 'stripe_expire_session':
+        await expireStripeSession(deps, job.payload as OutboxPayloads['stripe_expire_session']);
+        break;
+      default:
+        return 'skipped'; // e-mails and the like belong to the worker
+    }
+    await markOutboxDone(deps.db, job.id);
+    return 'done';
+  } catch (err) {
+    const summary = stripeErrorSummary(err);
+    if (isTransientStripeError(err)) {
+      logger.warn({ err, outboxId: job.id, topic: job.topic }, 'Stripe call failed; the worker will retry it');
+      await markOutboxAttemptFailed(deps.db, job.id, summary).catch(() => undefined);
+      return 'retry';
+    }
+    logger.error({ err, outboxId: job.id, topic: job.topic }, 'Stripe refused the call; flagged for attention');
+    captureException(err, { outboxId: job.id, topic: job.topic });
+    await markOutboxAttemptFailed(deps.db, job.id, summary, { permanent: true }).catch(() => undefined);
+    const bookingId = (job.payload as { bookingId?: number }).bookingId;
+    if (bookingId) {
+      await deps.db
+        .update(bookings)
+        .set({ needsAttention: true, attentionReason: `${job.topic} failed: ${summary}`.slice(0, 255) })
+        .where(eq(bookings.id, bookingId))
+        .catch(() => undefined);
+    }
+    return 'failed';
+  }
+}

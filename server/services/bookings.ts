@@ -1,0 +1,175 @@
+import { and, desc, eq, inArray, lt } from 'drizzle-orm';
+import type { Db, DbOrTx } from '../db/types.js';
+import { bookingPassengers, bookings, flights, type BookingStatus, type PaymentStatus } from '../db/schema/index.js';
+import { env } from '../env.js';
+import { AppError } from '../lib/errors.js';
+import { addMinutes } from '../lib/time.js';
+import { idempotentTransaction } from './idempotency.js';
+import { lockBooking, recordCreation, transition } from './booking-state.js';
+import { releaseBookingSeats, takeSeats } from './inventory.js';
+import { enqueueOutbox } from './outbox.js';
+import { actorName, assertOwnerOrAdmin, type Actor } from './access-control.js';
+import { runOutboxJobNow } from '../jobs/run-now.js';
+import type { Stripe } from '../lib/stripe.js';
+
+export interface PassengerInput {
+  firstName: string;
+  lastName: string;
+}
+
+export interface BookingView {
+  id: number;
+  status: BookingStatus;
+  paymentStatus: PaymentStatus;
+  flightId: number;
+  passengers: PassengerInput[];
+  passengerCount: number;
+  totalMinor: number;
+  currency: string;
+  /** While unpaid: when the seats are released if no payment arrives. */
+  holdExpiresAt: string | null;
+  createdAt: string;
+}
+
+type BookingRow = typeof bookings.$inferSelect;
+
+function toView(row: BookingRow, passengers: PassengerInput[]): BookingView {
+  return {
+    id: row.id,
+    status: row.status,
+    paymentStatus: row.paymentStatus,
+    flightId: row.flightId,
+    passengers,
+    passengerCount: row.passengerCount,
+    totalMinor: row.totalMinor,
+    currency: row.currency,
+    holdExpiresAt: row.holdExpiresAt ? row.holdExpiresAt.toISOString() : null,
+    createdAt: row.createdAt.toISOString(),
+  };
+}
+
+async function passengersOf(db: DbOrTx, bookingIds: number[]): Promise<Map<number, PassengerInput[]>> {
+  const map = new Map<number, PassengerInput[]>();
+  if (!bookingIds.length) return map;
+  const rows = await db
+    .select()
+    .from(bookingPassengers)
+    .where(inArray(bookingPassengers.bookingId, bookingIds))
+    .orderBy(bookingPassengers.bookingId, bookingPassengers.position);
+  for (const r of rows) {
+    const list = map.get(r.bookingId) ?? [];
+    list.push({ firstName: r.firstName, lastName: r.lastName });
+    map.set(r.bookingId, list);
+  }
+  return map;
+}
+
+export async function bookingView(db: DbOrTx, row: BookingRow): Promise<BookingView> {
+  return toView(row, (await passengersOf(db, [row.id])).get(row.id) ?? []);
+}
+
+/** Loads a booking the actor may see; NOT_FOUND otherwise (whether or not it exists). */
+export async function loadBookingFor(db: DbOrTx, actor: Actor, id: number, opts: { forUpdate?: boolean } = {}): Promise<BookingRow> {
+  const row = opts.forUpdate ? await lockBooking(db, id) : (await db.select().from(bookings).where(eq(bookings.id, id)))[0];
+  const notFound = `Booking ${id} not found`;
+  if (!row) throw new AppError('NOT_FOUND', notFound);
+  await assertOwnerOrAdmin(db, actor, row.userId, notFound);
+  return row;
+}
+
+export interface CreateBookingInput {
+  flightId: number;
+  passengers: PassengerInput[];
+  idempotencyKey: string;
+}
+
+/**
+ * Holds seats and creates a pending_payment booking, exactly once per idempotency key. Seats are taken
+ * by one conditional UPDATE, so concurrent bookings can never oversell a flight.
+ */
+export async function createBooking(db: Db, actor: Actor, input: CreateBookingInput, now = new Date()): Promise<BookingView> {
+  const { idempotencyKey, ...payload } = input;
+  const { response } = await idempotentTransaction(
+    db,
+    { scope: 'bookings.create', principal: actorName(actor), key: idempotencyKey, input: payload },
+    async (tx) => {
+      const [flight] = await tx.select().from(flights).where(eq(flights.id, input.flightId));
+      if (!flight) throw new AppError('NOT_FOUND', `Flight ${input.flightId} not found`);
+      if (flight.departureAt <= now) throw new AppError('VALIDATION', `Flight ${flight.flightNumber} has already departed`);
+      const count = input.passengers.length;
+      await takeSeats(tx, flight.id, count);
+      const [ins] = await tx.insert(bookings).values({
+        userId: actor.userId,
+        flightId: flight.id,
+        passengerCount: count,
+        totalMinor: flight.priceMinor * count,
+        currency: flight.currency,
+        status: 'pending_payment',
+        paymentStatus: 'unpaid',
+        seatsHeld: count,
+        holdExpiresAt: addMinutes(now, env.BOOKING_HOLD_MINUTES),
+      });
+      await tx.insert(bookingPassengers).values(input.passengers.map((p, position) => ({ bookingId: ins.insertId, position, ...p })));
+      await recordCreation(tx, ins.insertId, actorName(actor));
+      const [row] = await tx.select().from(bookings).where(eq(bookings.id, ins.insertId));
+      return toView(row!, input.passengers);
+    },
+  );
+  return response;
+}
+
+export async function getBooking(db: DbOrTx, actor: Actor, id: number): Promise<BookingView> {
+  return bookingView(db, await loadBookingFor(db, actor, id));
+}
+
+/** The caller's bookings, newest first; `nextCursor` is null on the last page. */
+export async function listBookings(db: DbOrTx, actor: Actor, opts: { cursor?: number; limit: number }) {
+  const rows = await db
+    .select()
+    .from(bookings)
+    .where(and(eq(bookings.userId, actor.userId), opts.cursor ? lt(bookings.id, opts.cursor) : undefined))
+    .orderBy(desc(bookings.id))
+    .limit(opts.limit + 1);
+  const page = rows.slice(0, opts.limit);
+  const passengers = await passengersOf(db, page.map((r) => r.id));
+  return {
+    items: page.map((r) => toView(r, passengers.get(r.id) ?? [])),
+    nextCursor: rows.length > opts.limit ? page[page.length - 1]!.id : null,
+  };
+}
+
+/**
+ * pending_payment -> cancelled: seats back on sale at once, and the open Checkout Session is expired at
+ * Stripe right after the commit (recorded in the outbox first, so a failed call is retried).
+ */
+export async function cancelBooking(deps: { db: Db; stripe: Stripe }, actor: Actor, input: { id: number; idempotencyKey: string }): Promise<BookingView> {
+  let expireJob: number | null = null;
+  const { response } = await idempotentTransaction(
+    deps.db,
+    { scope: 'bookings.cancel', principal: actorName(actor), key: input.idempotencyKey, input: { id: input.id } },
+    async (tx) => {
+      const row = await loadBookingFor(tx, actor, input.id, { forUpdate: true });
+      await transition(tx, {
+        bookingId: row.id,
+        from: row.status,
+        to: 'cancelled',
+        reason: 'cancelled by traveller',
+        actor: actorName(actor),
+        set: { holdExpiresAt: null },
+        hint: row.status === 'confirmed' ? 'a paid booking is cancelled by requesting a refund (payments.requestRefund)' : undefined,
+      });
+      await releaseBookingSeats(tx, row);
+      if (row.stripeCheckoutSessionId) {
+        expireJob = await enqueueOutbox(tx, 'stripe_expire_session', row.stripeCheckoutSessionId, {
+          bookingId: row.id,
+          sessionId: row.stripeCheckoutSessionId,
+        });
+      }
+      const [updated] = await tx.select().from(bookings).where(eq(bookings.id, row.id));
+      return bookingView(tx, updated!);
+    },
+  );
+  // After the commit, never inside it: a slow Stripe must not hold the booking's row lock.
+  if (expireJob) await runOutboxJobNow(deps, expireJob);
+  return response;
+}

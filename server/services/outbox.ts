@@ -1,0 +1,50 @@
+import { and, eq, sql } from 'drizzle-orm';
+import type { DbOrTx } from '../db/types.js';
+import { outbox } from '../db/schema/index.js';
+
+/**
+ * The transactional outbox: a job is recorded in the same transaction as the change that causes it,
+ * so it can never be lost (the change commits, so does the job) or sent for a change that rolled back.
+ * The worker's relay hands pending rows to BullMQ; some jobs are also attempted inline right after the
+ * commit (a refund, a session expiry) and the outbox is their retry path.
+ */
+export const OUTBOX_TOPICS = ['send_booking_confirmation', 'stripe_refund', 'stripe_expire_session'] as const;
+export type OutboxTopic = (typeof OUTBOX_TOPICS)[number];
+
+export interface OutboxPayloads {
+  send_booking_confirmation: { bookingId: number };
+  stripe_refund: { bookingId: number; paymentIntentId: string; reason?: string };
+  stripe_expire_session: { bookingId: number; sessionId: string };
+}
+
+/** Records a job; the same dedupe key twice records it once. Returns the row id, or null if it existed. */
+export async function enqueueOutbox<K extends OutboxTopic>(
+  tx: DbOrTx,
+  topic: K,
+  dedupeKey: string,
+  payload: OutboxPayloads[K],
+  availableAt = new Date(),
+): Promise<number | null> {
+  const [res] = await tx.insert(outbox).ignore().values({ topic, dedupeKey: `${topic}:${dedupeKey}`, payload, availableAt });
+  return res.affectedRows === 1 ? res.insertId : null;
+}
+
+export async function markOutboxDone(tx: DbOrTx, id: number): Promise<void> {
+  await tx
+    .update(outbox)
+    .set({ status: 'dispatched', dispatchedAt: new Date(), attempts: sql`${outbox.attempts} + 1` })
+    .where(and(eq(outbox.id, id), eq(outbox.status, 'pending')));
+}
+
+/** A failed attempt: back off and leave it pending, or give up (`failed`) for errors no retry cures. */
+export async function markOutboxAttemptFailed(tx: DbOrTx, id: number, error: string, opts: { permanent?: boolean; retryInSeconds?: number } = {}): Promise<void> {
+  await tx
+    .update(outbox)
+    .set({
+      status: opts.permanent ? 'failed' : 'pending',
+      attempts: sql`${outbox.attempts} + 1`,
+      lastError: error.slice(0, 2000),
+      availableAt: new Date(Date.now() + (opts.retryInSeconds ?? 30) * 1000),
+    })
+    .where(and(eq(outbox.id, id), eq(outbox.status, 'pending')));
+}

@@ -1,0 +1,203 @@
+import { and, count, eq } from 'drizzle-orm';
+import type { Db } from '../db/types.js';
+import { bookings, flights, payments } from '../db/schema/index.js';
+import { env } from '../env.js';
+import { AppError } from '../lib/errors.js';
+import { logger } from '../lib/logger.js';
+import { isTransientStripeError, stripeErrorSummary, type Stripe } from '../lib/stripe.js';
+import { withIdempotency, idempotentTransaction } from './idempotency.js';
+import { lockBooking, transition } from './booking-state.js';
+import { releaseBookingSeats } from './inventory.js';
+import { enqueueOutbox } from './outbox.js';
+import { actorName, type Actor } from './access-control.js';
+import { bookingView, loadBookingFor, type BookingView } from './bookings.js';
+import { runOutboxJobNow } from '../jobs/run-now.js';
+
+/** Stripe refuses Checkout Sessions that expire sooner than 30 minutes after creation. */
+const STRIPE_MIN_SESSION_MINUTES = 30;
+/** Head room for the time between planning the session and Stripe receiving the request. */
+const SESSION_PLANNING_SLACK_MS = 60_000;
+/** An open session closer than this to its expiry is not handed out again. */
+const REUSE_MIN_REMAINING_MS = 2 * 60_000;
+
+export interface CheckoutSessionView {
+  sessionId: string;
+  url: string;
+  expiresAt: string;
+}
+
+type Deps = { db: Db; stripe: Stripe };
+
+/** Stripe idempotency key for a session: the booking plus the planned expiry of this attempt. */
+export const checkoutIdempotencyKey = (bookingId: number, expiresAt: Date) =>
+  `checkout-booking-${bookingId}-${Math.floor(expiresAt.getTime() / 1000)}`;
+
+/**
+ * Opens (or returns the open) Stripe Checkout Session for a pending_payment booking.
+ *
+ * Three steps, and the Stripe call is in none of the transactions:
+ *  1. lock the booking; return the open session if there is one; otherwise plan this attempt's
+ *     expiry and extend the seat hold to it (a session never outlives its seats), and commit;
+ *  2. create the session at Stripe with an idempotency key derived from the booking and that plan, so
+ *     concurrent or retried calls get the same session, never a second one;
+ *  3. record the session on the booking and complete the request's idempotency key, in one transaction.
+ */
+export async function createCheckoutSession(deps: Deps, actor: Actor, input: { bookingId: number; idempotencyKey: string }, now = () => new Date()): Promise<CheckoutSessionView> {
+  const { response } = await withIdempotency<CheckoutSessionView>(
+    deps.db,
+    { scope: 'payments.createCheckoutSession', principal: actorName(actor), key: input.idempotencyKey, input: { bookingId: input.bookingId }, lockSeconds: 60 },
+    async ({ finish }) => {
+      const plan = await deps.db.transaction(async (tx) => {
+        const booking = await loadBookingFor(tx, actor, input.bookingId, { forUpdate: true });
+        if (booking.status !== 'pending_payment') {
+          throw new AppError('INVALID_STATE_TRANSITION', `Only a pending_payment booking can be paid; this one is ${booking.status}`, { from: booking.status });
+        }
+        const t = now();
+        if (booking.stripeCheckoutSessionId && booking.stripeCheckoutSessionExpiresAt && booking.stripeCheckoutSessionExpiresAt.getTime() - t.getTime() > REUSE_MIN_REMAINING_MS) {
+          const [open] = await tx.select().from(payments).where(and(eq(payments.stripeCheckoutSessionId, booking.stripeCheckoutSessionId), eq(payments.status, 'open')));
+          if (open) {
+            const existing = { sessionId: open.stripeCheckoutSessionId, url: open.checkoutUrl, expiresAt: open.expiresAt.toISOString() };
+            await finish(tx, existing);
+            return { existing };
+          }
+        }
+        // Reuse a plan another caller made moments ago (same Stripe key: same session), else plan anew.
+        const minimum = t.getTime() + STRIPE_MIN_SESSION_MINUTES * 60_000 + 5_000;
+        const planned = booking.stripeCheckoutSessionId === null ? booking.stripeCheckoutSessionExpiresAt : null;
+        let expiresAt = planned && planned.getTime() >= minimum ? planned : new Date(Math.ceil((minimum + SESSION_PLANNING_SLACK_MS) / 1000) * 1000);
+        if (booking.holdExpiresAt && booking.holdExpiresAt > expiresAt && booking.holdExpiresAt.getTime() - t.getTime() <= 24 * 3600_000) {
+          expiresAt = new Date(Math.floor(booking.holdExpiresAt.getTime() / 1000) * 1000);
+        }
+        await tx
+          .update(bookings)
+          .set({
+            stripeCheckoutSessionId: null,
+            stripeCheckoutSessionExpiresAt: expiresAt,
+            holdExpiresAt: booking.holdExpiresAt && booking.holdExpiresAt > expiresAt ? booking.holdExpiresAt : expiresAt,
+          })
+          .where(eq(bookings.id, booking.id));
+        const [flight] = await tx.select().from(flights).where(eq(flights.id, booking.flightId));
+        return { booking, flight: flight!, expiresAt };
+      });
+      if ('existing' in plan) return plan.existing!;
+
+      const { booking, flight, expiresAt } = plan;
+      const unitAmount = booking.totalMinor / booking.passengerCount;
+      if (!Number.isInteger(unitAmount)) throw new Error(`booking ${booking.id}: total does not divide by passengers`);
+      let session: Stripe.Checkout.Session;
+      try {
+        session = await deps.stripe.checkout.sessions.create(
+          {
+            mode: 'payment',
+            line_items: [
+              {
+                quantity: booking.passengerCount,
+                price_data: {
+                  currency: booking.currency.toLowerCase(),
+                  unit_amount: unitAmount,
+                  product_data: {
+                    name: `Flight ${flight.flightNumber} ${flight.origin} to ${flight.destination}`,
+                    description: `Departs ${flight.departureAt.toISOString().replace('T', ' ').slice(0, 16)} UTC, one seat per passenger`,
+                  },
+                },
+              },
+            ],
+            client_reference_id: String(booking.id),
+            metadata: { bookingId: String(booking.id) },
+            payment_intent_data: { metadata: { bookingId: String(booking.id) } },
+            expires_at: Math.floor(expiresAt.getTime() / 1000),
+            success_url: `${env.APP_BASE_URL}/bookings/${booking.id}?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
+            cancel_url: `${env.APP_BASE_URL}/bookings/${booking.id}?checkout=cancelled`,
+          },
+          { idempotencyKey: checkoutIdempotencyKey(booking.id, expiresAt) },
+        );
+      } catch (err) {
+        if (isTransientStripeError(err)) {
+          logger.warn({ err, bookingId: booking.id }, 'Stripe unavailable while creating a Checkout Session');
+          throw new AppError('PAYMENT_PROVIDER_UNAVAILABLE', 'The payment provider is not reachable right now; retry shortly', undefined, 5);
+        }
+        logger.error({ err, bookingId: booking.id }, 'Stripe refused to create a Checkout Session');
+        throw new Error(`Stripe refused the Checkout Session: ${stripeErrorSummary(err)}`);
+      }
+      if (!session.url || !session.expires_at) throw new Error(`Stripe returned session ${session.id} without url or expires_at`);
+
+      const view: CheckoutSessionView = { sessionId: session.id, url: session.url, expiresAt: new Date(session.expires_at * 1000).toISOString() };
+      const stillPayable = await deps.db.transaction(async (tx) => {
+        const current = await lockBooking(tx, booking.id);
+        if (!current || current.status !== 'pending_payment') return false;
+        await tx
+          .insert(payments)
+          .ignore()
+          .values({
+            bookingId: booking.id,
+            stripeCheckoutSessionId: session.id,
+            checkoutUrl: session.url!,
+            amountMinor: session.amount_total ?? booking.totalMinor,
+            currency: booking.currency,
+            status: 'open',
+            expiresAt: new Date(session.expires_at * 1000),
+          });
+        await tx
+          .update(bookings)
+          .set({ stripeCheckoutSessionId: session.id, stripeCheckoutSessionExpiresAt: new Date(session.expires_at * 1000) })
+          .where(eq(bookings.id, booking.id));
+        await finish(tx, view);
+        return true;
+      });
+      if (!stillPayable) {
+        // Cancelled or expired while Stripe answered: close the session we just opened.
+        await deps.stripe.checkout.sessions.expire(session.id).catch((err: unknown) => logger.warn({ err, sessionId: session.id }, 'could not expire an orphaned session'));
+        throw new AppError('INVALID_STATE_TRANSITION', 'The booking was closed while the payment page was being prepared');
+      }
+      return view;
+    },
+  );
+  return response;
+}
+
+/**
+ * confirmed -> refund_pending, seats back on sale. Right after the commit we ask Stripe for the refund
+ * (idempotency key derived from the booking); if Stripe cannot be reached the outbox retries it. The
+ * refund's ledger entry is written when Stripe confirms it (charge.refunded / refund.updated webhooks).
+ */
+export async function requestRefund(deps: Deps, actor: Actor, input: { bookingId: number; idempotencyKey: string; reason?: string }): Promise<BookingView> {
+  let refundJob: number | null = null;
+  const { response } = await idempotentTransaction(
+    deps.db,
+    {
+      scope: 'payments.requestRefund',
+      principal: actorName(actor),
+      key: input.idempotencyKey,
+      input: { bookingId: input.bookingId, reason: input.reason ?? null },
+    },
+    async (tx) => {
+      const booking = await loadBookingFor(tx, actor, input.bookingId, { forUpdate: true });
+      await transition(tx, {
+        bookingId: booking.id,
+        from: booking.status,
+        to: 'refund_pending',
+        reason: input.reason ? `refund requested: ${input.reason}` : 'refund requested',
+        actor: actorName(actor),
+        hint: booking.status === 'pending_payment' ? 'nothing has been paid; cancel the booking instead (bookings.cancel)' : undefined,
+      });
+      if (!booking.stripePaymentIntentId) throw new Error(`confirmed booking ${booking.id} has no payment intent`);
+      await releaseBookingSeats(tx, booking);
+      refundJob = await enqueueOutbox(tx, 'stripe_refund', `booking:${booking.id}`, {
+        bookingId: booking.id,
+        paymentIntentId: booking.stripePaymentIntentId,
+        ...(input.reason ? { reason: input.reason } : {}),
+      });
+      const [updated] = await tx.select().from(bookings).where(eq(bookings.id, booking.id));
+      return bookingView(tx, updated!);
+    },
+  );
+  if (refundJob) await runOutboxJobNow(deps, refundJob);
+  return response;
+}
+
+/** How many Checkout Sessions a booking has had (for support and tests). */
+export async function checkoutAttempts(db: Db, bookingId: number): Promise<number> {
+  const [row] = await db.select({ n: count() }).from(payments).where(eq(payments.bookingId, bookingId));
+  return row?.n ?? 0;
+}
+
