@@ -12,7 +12,7 @@ export interface StripeJobDeps {
 }
 
 /** Stripe idempotency key for a booking's refund: one refund request per booking, however often sent. */
-export const refundIdempotencyKey = (bookingId: number) => `refund-booking-${bookingId}`;
+export const refundIdempotencyKey = (bookingId: number, suffix?: string) => `refund-booking-${bookingId}${suffix ? `-${suffix}` : ''}`;
 
 export async function requestStripeRefund(deps: StripeJobDeps, payload: OutboxPayloads['stripe_refund']): Promise<void> {
   await deps.stripe.refunds.create(
@@ -22,7 +22,7 @@ export async function requestStripeRefund(deps: StripeJobDeps, payload: OutboxPa
       reason: 'requested_by_customer',
       metadata: { bookingId: String(payload.bookingId), ...(payload.reason ? { note: payload.reason.slice(0, 500) } : {}) },
     },
-    { idempotencyKey: refundIdempotencyKey(payload.bookingId) },
+    { idempotencyKey: refundIdempotencyKey(payload.bookingId, payload.idempotencySuffix) },
   );
 }
 

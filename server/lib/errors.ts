@@ -7,6 +7,7 @@ import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 export const ERROR_CODES = {
   VALIDATION: { trpc: 'BAD_REQUEST', http: 400 },
   MALFORMED_JSON: { trpc: 'BAD_REQUEST', http: 400 },
+  INVALID_SIGNATURE: { trpc: 'BAD_REQUEST', http: 400 },
   UNAUTHORIZED: { trpc: 'UNAUTHORIZED', http: 401 },
   INVALID_CREDENTIALS: { trpc: 'UNAUTHORIZED', http: 401 },
   INVALID_TOKEN: { trpc: 'UNAUTHORIZED', http: 401 },

@@ -173,3 +173,37 @@ export async function cancelBooking(deps: { db: Db; stripe: Stripe }, actor: Act
   if (expireJob) await runOutboxJobNow(deps, expireJob);
   return response;
 }
+
+/**
+ * Expires unpaid bookings whose seat hold has lapsed: pending_payment -> expired, seats back on sale,
+ * and the Checkout Session expired at Stripe (through the outbox) so it cannot be paid afterwards. A
+ * payment that still slips through is handled as a late payment by the webhook. Small batches, one
+ * short transaction per booking; the worker runs this on a schedule. Returns the bookings expired.
+ */
+export async function expireLapsedHolds(deps: { db: Db; stripe: Stripe }, opts: { now?: Date; limit?: number } = {}): Promise<number[]> {
+  const now = opts.now ?? new Date();
+  const due = await deps.db
+    .select({ id: bookings.id })
+    .from(bookings)
+    .where(and(eq(bookings.status, 'pending_payment'), lt(bookings.holdExpiresAt, now)))
+    .orderBy(bookings.holdExpiresAt)
+    .limit(opts.limit ?? 100);
+  const expired: number[] = [];
+  for (const { id } of due) {
+    const jobId = await deps.db.transaction(async (tx) => {
+      const row = await lockBooking(tx, id);
+      // Re-checked under the lock: a payment may have confirmed it since the scan.
+      if (!row || row.status !== 'pending_payment' || !row.holdExpiresAt || row.holdExpiresAt >= now) return undefined;
+      // A delayed payment under way keeps its seats until Stripe says how it ended.
+      if (row.paymentStatus === 'processing') return undefined;
+      await transition(tx, { bookingId: id, from: 'pending_payment', to: 'expired', reason: 'seat hold lapsed', actor: 'system:hold-expiry', set: { holdExpiresAt: null } });
+      await releaseBookingSeats(tx, row);
+      expired.push(id);
+      return row.stripeCheckoutSessionId
+        ? enqueueOutbox(tx, 'stripe_expire_session', row.stripeCheckoutSessionId, { bookingId: id, sessionId: row.stripeCheckoutSessionId })
+        : null;
+    });
+    if (jobId) await runOutboxJobNow(deps, jobId);
+  }
+  return expired;
+}

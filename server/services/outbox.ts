@@ -13,7 +13,8 @@ export type OutboxTopic = (typeof OUTBOX_TOPICS)[number];
 
 export interface OutboxPayloads {
   send_booking_confirmation: { bookingId: number };
-  stripe_refund: { bookingId: number; paymentIntentId: string; reason?: string };
+  /** idempotencySuffix: set when re-requesting after a failed refund (the first key would replay it). */
+  stripe_refund: { bookingId: number; paymentIntentId: string; reason?: string; idempotencySuffix?: string };
   stripe_expire_session: { bookingId: number; sessionId: string };
 }
 

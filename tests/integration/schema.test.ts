@@ -19,7 +19,6 @@ const EXPECTED_UNIQUE = [
   ['booking_passengers', 'uq_booking_passengers_position'],
   ['payments', 'uq_payments_checkout_session'],
   ['financial_ledger', 'uq_ledger_movement_key'],
-  ['financial_ledger', 'uq_ledger_refund_id'],
   ['idempotency_requests', 'uq_idempotency_scope_principal_key'],
   ['outbox', 'uq_outbox_dedupe_key'],
 ];

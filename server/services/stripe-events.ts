@@ -1,0 +1,410 @@
+import { and, eq, inArray, sql } from 'drizzle-orm';
+import type Stripe from 'stripe';
+import type { Db, Tx } from '../db/types.js';
+import { bookings, payments, stripeEvents } from '../db/schema/index.js';
+import { logger } from '../lib/logger.js';
+import { captureException } from '../lib/sentry.js';
+import { lockBooking, transition } from './booking-state.js';
+import { releaseBookingSeats, retakeBookingSeats } from './inventory.js';
+import { paymentIntentBalance, recordLedgerEntry } from './ledger.js';
+import { enqueueOutbox } from './outbox.js';
+
+/**
+ * Stripe events, processed exactly once.
+ *
+ * Every verified event is stored first (INSERT IGNORE on its id). Processing then runs in ONE
+ * transaction that starts by locking the event's row (SELECT ... FOR UPDATE): concurrent deliveries of
+ * the same event queue behind that lock, and whoever gets it after a successful commit sees
+ * processed = true and does nothing. The handler's changes and processed = true commit together; a
+ * failure rolls all of it back, and a separate statement then records the error and bumps retry_count.
+ *
+ * Handlers are keyed by the money movement, not by the event: payment_intent.succeeded,
+ * charge.succeeded and checkout.session.completed of one payment each try to book the same
+ * `charge:<payment_intent>` ledger entry and the same confirmation, and only the first does.
+ */
+
+/** A failure no retry can cure (no such booking, amount mismatch): flagged, answered 200. */
+export class PermanentEventError extends Error {
+  override readonly name = 'PermanentEventError';
+}
+
+export type EventOutcome = 'processed' | 'duplicate' | 'ignored' | 'flagged' | 'failed';
+
+export const HANDLED_EVENT_TYPES = [
+  'checkout.session.completed',
+  'checkout.session.async_payment_succeeded',
+  'checkout.session.async_payment_failed',
+  'checkout.session.expired',
+  'payment_intent.succeeded',
+  'payment_intent.payment_failed',
+  'charge.succeeded',
+  'charge.refunded',
+  'refund.created',
+  'refund.updated',
+] as const;
+
+interface HandlerContext {
+  tx: Tx;
+  event: Stripe.Event;
+  actor: string;
+  stripe: Stripe;
+}
+
+type BookingRow = typeof bookings.$inferSelect;
+
+export async function handleStripeEvent(deps: { db: Db; stripe: Stripe }, event: Stripe.Event): Promise<EventOutcome> {
+  const log = logger.child({ stripeEventId: event.id, stripeEventType: event.type });
+  await deps.db
+    .insert(stripeEvents)
+    .ignore()
+    .values({
+      id: event.id,
+      type: event.type,
+      apiVersion: event.api_version ?? null,
+      stripeCreatedAt: new Date(event.created * 1000),
+      payload: event as unknown as object,
+    });
+
+  try {
+    const outcome = await deps.db.transaction(async (tx) => {
+      const [row] = await tx
+        .select({ processed: stripeEvents.processed })
+        .from(stripeEvents)
+        .where(eq(stripeEvents.id, event.id))
+        .for('update');
+      if (!row) throw new Error(`stripe event ${event.id} vanished after insert`);
+      if (row.processed) return 'duplicate' as const;
+      const handled = await dispatch({ tx, event, actor: `stripe:${event.id}`, stripe: deps.stripe });
+      await tx.update(stripeEvents).set({ processed: true, processedAt: new Date(), lastError: null }).where(eq(stripeEvents.id, event.id));
+      return handled ? ('processed' as const) : ('ignored' as const);
+    });
+    log.info({ outcome }, 'stripe event handled');
+    return outcome;
+  } catch (err) {
+    const permanent = err instanceof PermanentEventError;
+    const message = rootCauseMessage(err).slice(0, 2000);
+    // Outside the rolled-back transaction, so the failure itself is never lost.
+    await deps.db
+      .update(stripeEvents)
+      .set({ retryCount: sql`${stripeEvents.retryCount} + 1`, lastError: message, ...(permanent ? { needsAttention: true } : {}) })
+      .where(and(eq(stripeEvents.id, event.id), eq(stripeEvents.processed, false)))
+      .catch((e: unknown) => log.error({ err: e }, 'could not record the failure of a stripe event'));
+    if (permanent) {
+      log.error({ err }, 'stripe event cannot be processed; flagged for attention');
+      captureException(err, { stripeEventId: event.id, type: event.type });
+      return 'flagged';
+    }
+    log.warn({ err }, 'stripe event processing failed; Stripe will retry');
+    return 'failed';
+  }
+}
+
+async function dispatch(ctx: HandlerContext): Promise<boolean> {
+  const object = ctx.event.data.object as unknown;
+  switch (ctx.event.type) {
+    case 'checkout.session.completed':
+    case 'checkout.session.async_payment_succeeded':
+      await onSessionPaidOrPending(ctx, object as Stripe.Checkout.Session);
+      return true;
+    case 'checkout.session.async_payment_failed':
+      await onSessionPaymentFailed(ctx, object as Stripe.Checkout.Session);
+      return true;
+    case 'checkout.session.expired':
+      await onSessionExpired(ctx, object as Stripe.Checkout.Session);
+      return true;
+    case 'payment_intent.succeeded': {
+      const pi = object as Stripe.PaymentIntent;
+      const booking = await findBooking(ctx, { metadata: pi.metadata, paymentIntentId: pi.id });
+      await onPaymentSucceeded(ctx, booking, {
+        paymentIntentId: pi.id,
+        chargeId: idOf(pi.latest_charge),
+        amountMinor: pi.amount_received || pi.amount,
+        currency: pi.currency,
+      });
+      return true;
+    }
+    case 'charge.succeeded': {
+      const charge = object as Stripe.Charge;
+      const paymentIntentId = idOf(charge.payment_intent);
+      if (!paymentIntentId) return false; // not a Checkout payment
+      const booking = await findBooking(ctx, { metadata: charge.metadata, paymentIntentId });
+      await onPaymentSucceeded(ctx, booking, { paymentIntentId, chargeId: charge.id, amountMinor: charge.amount_captured || charge.amount, currency: charge.currency });
+      return true;
+    }
+    case 'payment_intent.payment_failed':
+      await onPaymentIntentFailed(ctx, object as Stripe.PaymentIntent);
+      return true;
+    case 'charge.refunded': {
+      const charge = object as Stripe.Charge;
+      const paymentIntentId = idOf(charge.payment_intent);
+      if (!paymentIntentId) return false;
+      const booking = await findBooking(ctx, { metadata: charge.metadata, paymentIntentId });
+      const refunds = charge.refunds?.data ?? (await listRefunds(ctx, charge.id));
+      for (const refund of refunds) await onRefund(ctx, booking, refund);
+      await settleRefunds(ctx, booking, paymentIntentId);
+      return true;
+    }
+    case 'refund.created':
+    case 'refund.updated': {
+      const refund = object as Stripe.Refund;
+      const paymentIntentId = idOf(refund.payment_intent);
+      if (!paymentIntentId) return false;
+      const booking = await findBooking(ctx, { metadata: refund.metadata, paymentIntentId });
+      await onRefund(ctx, booking, refund);
+      await settleRefunds(ctx, booking, paymentIntentId);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+// ------------------------------------------------------------------------------------------ lookups
+
+/** drizzle wraps driver errors in "Failed query: <sql> params: ..."; the cause says what went wrong. */
+function rootCauseMessage(err: unknown): string {
+  let cur: unknown = err;
+  while (cur instanceof Error && cur.cause instanceof Error) cur = cur.cause;
+  const code = (cur as { code?: unknown })?.code;
+  const text = cur instanceof Error ? cur.message : String(cur);
+  return typeof code === 'string' ? `${code}: ${text}` : text;
+}
+
+function idOf(ref: string | { id: string } | null | undefined): string | null {
+  if (!ref) return null;
+  return typeof ref === 'string' ? ref : ref.id;
+}
+
+/**
+ * The booking an event is about, locked for the rest of the transaction. The bookingId we put in the
+ * session's and the payment intent's metadata comes first; a refund made in the dashboard carries no
+ * metadata, so the payment intent or session id we recorded is the fallback.
+ */
+async function findBooking(
+  ctx: HandlerContext,
+  ref: { metadata?: Stripe.Metadata | null; clientReferenceId?: string | null; paymentIntentId?: string | null; sessionId?: string | null },
+): Promise<BookingRow> {
+  const raw = ref.metadata?.bookingId ?? ref.clientReferenceId ?? null;
+  let bookingId: number | null = null;
+  if (raw !== null) {
+    if (!/^\d{1,15}$/.test(raw)) throw new PermanentEventError(`metadata.bookingId "${raw.slice(0, 40)}" is not a booking id`);
+    bookingId = Number(raw);
+  } else if (ref.paymentIntentId || ref.sessionId) {
+    const [row] = await ctx.tx
+      .select({ id: bookings.id })
+      .from(bookings)
+      .where(ref.paymentIntentId ? eq(bookings.stripePaymentIntentId, ref.paymentIntentId) : eq(bookings.stripeCheckoutSessionId, ref.sessionId!));
+    const [viaPayments] = row
+      ? [row]
+      : await ctx.tx
+          .select({ id: payments.bookingId })
+          .from(payments)
+          .where(ref.paymentIntentId ? eq(payments.stripePaymentIntentId, ref.paymentIntentId) : eq(payments.stripeCheckoutSessionId, ref.sessionId!));
+    bookingId = viaPayments?.id ?? null;
+  }
+  if (bookingId === null) throw new PermanentEventError('the event names no booking (no metadata.bookingId, unknown payment intent)');
+  const booking = await lockBooking(ctx.tx, bookingId);
+  if (!booking) throw new PermanentEventError(`metadata.bookingId ${bookingId} names no booking`);
+  return booking;
+}
+
+async function listRefunds(ctx: HandlerContext, chargeId: string): Promise<Stripe.Refund[]> {
+  // Newer API versions no longer embed refunds in the charge. Reading them is a GET, safe to repeat.
+  const list = await ctx.stripe.refunds.list({ charge: chargeId, limit: 100 });
+  return list.data;
+}
+
+// ----------------------------------------------------------------------------------------- payments
+
+interface PaymentFacts {
+  paymentIntentId: string;
+  chargeId: string | null;
+  amountMinor: number;
+  currency: string;
+}
+
+async function onSessionPaidOrPending(ctx: HandlerContext, session: Stripe.Checkout.Session) {
+  const booking = await findBooking(ctx, { metadata: session.metadata, clientReferenceId: session.client_reference_id, sessionId: session.id });
+  const paymentIntentId = idOf(session.payment_intent);
+  if (session.payment_status === 'paid' || session.payment_status === 'no_payment_required') {
+    if (!paymentIntentId) throw new PermanentEventError(`paid session ${session.id} has no payment intent`);
+    await onPaymentSucceeded(ctx, booking, {
+      paymentIntentId,
+      chargeId: null,
+      amountMinor: session.amount_total ?? -1,
+      currency: session.currency ?? '',
+    });
+    return;
+  }
+  // Paid by a delayed method (bank debit): the money is not there yet; async_payment_* will say.
+  if (booking.status === 'pending_payment' && booking.paymentStatus === 'unpaid') {
+    await ctx.tx
+      .update(bookings)
+      .set({ paymentStatus: 'processing', ...(paymentIntentId && !booking.stripePaymentIntentId ? { stripePaymentIntentId: paymentIntentId } : {}) })
+      .where(eq(bookings.id, booking.id));
+    await ctx.tx
+      .update(payments)
+      .set({ status: 'processing', ...(paymentIntentId ? { stripePaymentIntentId: paymentIntentId } : {}) })
+      .where(eq(payments.stripeCheckoutSessionId, session.id));
+  }
+}
+
+/**
+ * Money arrived. Book it in the ledger (once per payment intent), then move the booking:
+ * pending_payment -> confirmed; a late payment on a failed/expired/cancelled booking -> confirmed if
+ * its seats can be taken again, else refund_pending with an automatic refund. Money for a booking we
+ * cannot honour is refunded, never kept and never lost.
+ */
+async function onPaymentSucceeded(ctx: HandlerContext, booking: BookingRow, p: PaymentFacts) {
+  if (p.currency.toUpperCase() !== booking.currency || p.amountMinor !== booking.totalMinor) {
+    throw new PermanentEventError(
+      `payment ${p.paymentIntentId} of ${p.amountMinor} ${p.currency.toUpperCase()} does not match booking ${booking.id} (${booking.totalMinor} ${booking.currency})`,
+    );
+  }
+  await recordLedgerEntry(ctx.tx, 'charge', {
+    bookingId: booking.id,
+    userId: booking.userId,
+    amountMinor: p.amountMinor,
+    currency: p.currency,
+    paymentIntentId: p.paymentIntentId,
+    chargeId: p.chargeId,
+    eventId: ctx.event.id,
+  });
+  await ctx.tx
+    .update(payments)
+    .set({ status: 'succeeded', stripePaymentIntentId: p.paymentIntentId })
+    .where(and(eq(payments.bookingId, booking.id), booking.stripeCheckoutSessionId ? eq(payments.stripeCheckoutSessionId, booking.stripeCheckoutSessionId) : sql`FALSE`));
+
+  if (booking.stripePaymentIntentId && booking.stripePaymentIntentId !== p.paymentIntentId && booking.status !== 'pending_payment') {
+    // A second, different payment for one booking (two sessions both paid): give that money back.
+    await enqueueOutbox(ctx.tx, 'stripe_refund', `payment_intent:${p.paymentIntentId}`, {
+      bookingId: booking.id,
+      paymentIntentId: p.paymentIntentId,
+      reason: 'duplicate payment',
+      idempotencySuffix: p.paymentIntentId,
+    });
+    await flag(ctx, booking.id, `duplicate payment ${p.paymentIntentId} refunded automatically`);
+    return;
+  }
+
+  const paid = { paymentStatus: 'paid' as const, stripePaymentIntentId: p.paymentIntentId, holdExpiresAt: null };
+  switch (booking.status) {
+    case 'pending_payment':
+      await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'confirmed', reason: 'payment received', actor: ctx.actor, set: paid });
+      await enqueueOutbox(ctx.tx, 'send_booking_confirmation', `booking:${booking.id}`, { bookingId: booking.id });
+      return;
+    case 'failed':
+    case 'expired':
+    case 'cancelled':
+      if (await retakeBookingSeats(ctx.tx, booking)) {
+        await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'confirmed', reason: `late payment after ${booking.status}; seats taken again`, actor: ctx.actor, set: paid });
+        await enqueueOutbox(ctx.tx, 'send_booking_confirmation', `booking:${booking.id}`, { bookingId: booking.id });
+      } else {
+        await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'refund_pending', reason: `late payment after ${booking.status}; no seats left, refunding`, actor: ctx.actor, set: paid });
+        await enqueueOutbox(ctx.tx, 'stripe_refund', `booking:${booking.id}`, { bookingId: booking.id, paymentIntentId: p.paymentIntentId, reason: 'late payment, flight full' });
+      }
+      return;
+    default:
+      // confirmed / refund_pending / refunded: another event of a payment already handled.
+      return;
+  }
+}
+
+async function onSessionPaymentFailed(ctx: HandlerContext, session: Stripe.Checkout.Session) {
+  const booking = await findBooking(ctx, { metadata: session.metadata, clientReferenceId: session.client_reference_id, sessionId: session.id });
+  await ctx.tx.update(payments).set({ status: 'failed' }).where(eq(payments.stripeCheckoutSessionId, session.id));
+  if (booking.status === 'pending_payment' && booking.stripeCheckoutSessionId === session.id) await failBooking(ctx, booking, 'delayed payment failed');
+}
+
+async function onPaymentIntentFailed(ctx: HandlerContext, pi: Stripe.PaymentIntent) {
+  const booking = await findBooking(ctx, { metadata: pi.metadata, paymentIntentId: pi.id });
+  // A declined card inside an open Checkout page is not the end: the traveller can try another card
+  // until the session expires. Only a delayed payment that was already under way fails the booking.
+  if (booking.status === 'pending_payment' && booking.paymentStatus === 'processing' && booking.stripePaymentIntentId === pi.id) {
+    await failBooking(ctx, booking, 'payment failed');
+  }
+}
+
+async function failBooking(ctx: HandlerContext, booking: BookingRow, reason: string) {
+  await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'failed', reason, actor: ctx.actor, set: { paymentStatus: 'failed', holdExpiresAt: null } });
+  await releaseBookingSeats(ctx.tx, booking);
+}
+
+async function onSessionExpired(ctx: HandlerContext, session: Stripe.Checkout.Session) {
+  const booking = await findBooking(ctx, { metadata: session.metadata, clientReferenceId: session.client_reference_id, sessionId: session.id });
+  await ctx.tx.update(payments).set({ status: 'expired' }).where(and(eq(payments.stripeCheckoutSessionId, session.id), inArray(payments.status, ['open', 'processing'])));
+  if (booking.status === 'pending_payment' && booking.stripeCheckoutSessionId === session.id && booking.paymentStatus !== 'processing') {
+    await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'expired', reason: 'checkout session expired', actor: ctx.actor, set: { holdExpiresAt: null } });
+    await releaseBookingSeats(ctx.tx, booking);
+  }
+}
+
+// ------------------------------------------------------------------------------------------ refunds
+
+/**
+ * One ledger entry per Stripe refund, with that refund's own amount (charge.refunded carries the
+ * cumulative amount_refunded, which must never be booked). A refund Stripe later reports failed gets a
+ * reversing entry, the booking is flagged, and the refund is requested again.
+ */
+async function onRefund(ctx: HandlerContext, booking: BookingRow, refund: Stripe.Refund) {
+  const paymentIntentId = idOf(refund.payment_intent);
+  if (!paymentIntentId) return;
+  const entry = {
+    bookingId: booking.id,
+    userId: booking.userId,
+    amountMinor: refund.amount,
+    currency: refund.currency,
+    paymentIntentId,
+    chargeId: idOf(refund.charge),
+    refundId: refund.id,
+    eventId: ctx.event.id,
+  };
+  if (refund.status === 'succeeded' || refund.status === 'pending' || refund.status === 'requires_action') {
+    await recordLedgerEntry(ctx.tx, 'refund', entry);
+    return;
+  }
+  if (refund.status === 'failed' || refund.status === 'canceled') {
+    // Book the refund first if this is the first we hear of it, so the reversal always has a partner.
+    await recordLedgerEntry(ctx.tx, 'refund', entry);
+    await recordLedgerEntry(ctx.tx, 'refund_reversal', entry);
+    await flag(ctx, booking.id, `refund ${refund.id} ${refund.status}${refund.failure_reason ? `: ${refund.failure_reason}` : ''}`);
+    if (booking.status === 'refund_pending' || booking.status === 'confirmed') {
+      await enqueueOutbox(ctx.tx, 'stripe_refund', `booking:${booking.id}:after:${refund.id}`, {
+        bookingId: booking.id,
+        paymentIntentId,
+        reason: `retry after ${refund.status} refund ${refund.id}`,
+        idempotencySuffix: refund.id,
+      });
+    }
+  }
+}
+
+/** Moves the booking once refunds reach what was charged; a partial refund only marks it. */
+async function settleRefunds(ctx: HandlerContext, booking: BookingRow, paymentIntentId: string) {
+  if (booking.stripePaymentIntentId !== paymentIntentId) return; // a duplicate payment's refund
+  const balance = await paymentIntentBalance(ctx.tx, paymentIntentId);
+  if (balance.chargedMinor === 0) return;
+  if (balance.refundedMinor >= balance.chargedMinor) {
+    if (booking.status === 'confirmed' || booking.status === 'refund_pending') {
+      await transition(ctx.tx, {
+        bookingId: booking.id,
+        from: booking.status,
+        to: 'refunded',
+        reason: booking.status === 'confirmed' ? 'refunded outside the app (Stripe dashboard)' : 'refund completed',
+        actor: ctx.actor,
+        set: { paymentStatus: 'refunded' },
+      });
+      await releaseBookingSeats(ctx.tx, booking);
+    } else if (booking.paymentStatus !== 'refunded') {
+      await ctx.tx.update(bookings).set({ paymentStatus: 'refunded' }).where(eq(bookings.id, booking.id));
+    }
+  } else {
+    const paymentStatus = balance.refundedMinor > 0 ? 'partially_refunded' : 'paid';
+    if (booking.paymentStatus !== paymentStatus) await ctx.tx.update(bookings).set({ paymentStatus }).where(eq(bookings.id, booking.id));
+  }
+}
+
+async function flag(ctx: HandlerContext, bookingId: number, reason: string) {
+  logger.error({ bookingId, stripeEventId: ctx.event.id }, `booking needs attention: ${reason}`);
+  await ctx.tx.update(bookings).set({ needsAttention: true, attentionReason: reason.slice(0, 255) }).where(eq(bookings.id, bookingId));
+}

@@ -1,0 +1,51 @@
+import { randomUUID } from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import type { TestContext } from './harness.js';
+import { createUser } from './users.js';
+import { createFlight } from './flights.js';
+import { bookings, financialLedger, outbox, stripeEvents } from '../../server/db/schema/index.js';
+
+export const newKey = () => `k-${randomUUID()}`;
+
+/** A traveller with a pending booking and an open Checkout Session, all through the real API. */
+export async function bookAndOpenCheckout(t: TestContext, opts: { seats?: number; passengers?: number; priceMinor?: number; flightId?: number } = {}) {
+  const user = await createUser(t.db);
+  const flightId = opts.flightId ?? (await createFlight(t.db, { seats: opts.seats ?? 50, priceMinor: opts.priceMinor ?? 45_000 }));
+  const client = t.trpc(user.accessToken);
+  const booking = await client.bookings.create.mutate({
+    flightId,
+    passengers: Array.from({ length: opts.passengers ?? 2 }, (_, i) => ({ firstName: 'Layla', lastName: `Hassan ${'ABCDEFGHI'[i]}` })),
+    idempotencyKey: newKey(),
+  });
+  const session = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
+  return { user, client, flightId, booking, sessionId: session.sessionId };
+}
+
+export async function bookingRow(t: TestContext, id: number) {
+  const [row] = await t.db.select().from(bookings).where(eq(bookings.id, id));
+  return row!;
+}
+
+export async function ledgerFor(t: TestContext, bookingId: number) {
+  return t.db.select().from(financialLedger).where(eq(financialLedger.bookingId, bookingId)).orderBy(financialLedger.id);
+}
+
+export async function outboxFor(t: TestContext, topic: string) {
+  return t.db.select().from(outbox).where(eq(outbox.topic, topic));
+}
+
+export async function eventRow(t: TestContext, id: string) {
+  const [row] = await t.db.select().from(stripeEvents).where(eq(stripeEvents.id, id));
+  return row;
+}
+
+export function shuffle<T>(items: T[], seed = 7): T[] {
+  const a = [...items];
+  let s = seed;
+  for (let i = a.length - 1; i > 0; i--) {
+    s = (s * 16807) % 2147483647;
+    const j = s % (i + 1);
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a;
+}
