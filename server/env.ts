@@ -37,6 +37,23 @@ function strongSecret(name: string) {
     .refine((v) => new Set(v).size >= 12, `${name} is too repetitive to be a random secret`);
 }
 
+/** "<points>/<window>", e.g. "10/15m": at most 10 attempts per 15 minutes. Units s, m, h. */
+function rateLimitRule(name: string, fallback: string) {
+  return z
+    .string()
+    .default(fallback)
+    .transform((v, ctx) => {
+      const m = /^(\d+)\/(\d+)([smh])$/.exec(v.trim());
+      const points = m ? Number(m[1]) : 0;
+      const durationSeconds = m ? Number(m[2]) * { s: 1, m: 60, h: 3600 }[m[3] as 's' | 'm' | 'h'] : 0;
+      if (points < 1 || durationSeconds < 1) {
+        ctx.addIssue({ code: 'custom', message: `${name} must look like <points>/<window>, e.g. ${fallback}` });
+        return z.NEVER;
+      }
+      return { points, durationSeconds };
+    });
+}
+
 const required = (name: string) => z.string({ error: `${name} is required` }).min(1, `${name} is required`);
 
 const EnvSchema = z.object({
@@ -71,6 +88,12 @@ const EnvSchema = z.object({
   BOOKING_HOLD_MINUTES: z.coerce.number().int().min(30).max(24 * 60).default(30),
   /** Two refreshes of the same token within this many seconds are a retry, not a theft. */
   REFRESH_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(60).default(5),
+  /** Auth rate limits (Redis-backed, shared by every API process). Login and refresh count failures only. */
+  RATE_LIMIT_LOGIN_PER_ACCOUNT: rateLimitRule('RATE_LIMIT_LOGIN_PER_ACCOUNT', '10/15m'),
+  RATE_LIMIT_LOGIN_PER_IP: rateLimitRule('RATE_LIMIT_LOGIN_PER_IP', '50/15m'),
+  RATE_LIMIT_REFRESH_PER_TOKEN: rateLimitRule('RATE_LIMIT_REFRESH_PER_TOKEN', '10/15m'),
+  RATE_LIMIT_REFRESH_PER_IP: rateLimitRule('RATE_LIMIT_REFRESH_PER_IP', '50/15m'),
+  RATE_LIMIT_REGISTER_PER_IP: rateLimitRule('RATE_LIMIT_REGISTER_PER_IP', '20/1h'),
   /** Body size limit for JSON and webhook bodies. */
   BODY_LIMIT: z.string().default('100kb'),
   /** Trust X-Forwarded-For from this many proxies (rate limiting uses the client IP). */

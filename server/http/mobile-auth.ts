@@ -1,10 +1,92 @@
-import { Router } from 'express';
+import { Router, type Request } from 'express';
+import { z } from 'zod';
 import type { AppDeps } from '../app.js';
+import { AppError } from '../lib/errors.js';
 import { requireJson } from './error-handler.js';
+import { authenticate, getUser, login, logout, refreshSession, register } from '../services/auth.js';
+import { AuthRateLimiter } from '../services/rate-limit.js';
+import { primeDummyHash } from '../services/passwords.js';
+
+// Trimmed and lower-cased before validation, so " A@Example.com " and "a@example.com" are one account.
+const Email = z.string().trim().toLowerCase().max(254, 'must be at most 254 characters').pipe(z.email('must be a valid email address'));
+
+export const RegisterBody = z.object({
+  email: Email,
+  // Never trimmed: spaces are part of a password.
+  password: z.string().min(10, 'must be at least 10 characters').max(128, 'must be at most 128 characters'),
+  name: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
+});
+
+// Only the shape is checked at login: the length rules are for choosing a password, not for refusing one.
+export const LoginBody = z.object({
+  email: Email,
+  password: z.string().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters'),
+});
+
+export const RefreshTokenBody = z.object({
+  refreshToken: z.string().min(1, 'must not be empty').max(512, 'must be at most 512 characters'),
+});
+
+/** Validates a JSON body; a failure is 400 VALIDATION naming each field (never echoing its value). */
+function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new AppError('VALIDATION', 'Request body must be a JSON object');
+  }
+  const result = schema.safeParse(body);
+  if (!result.success) {
+    throw new AppError('VALIDATION', 'Invalid input: ' + result.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+  }
+  return result.data;
+}
+
+/** The client's address as Express derives it (`trust proxy` is TRUST_PROXY_HOPS). */
+const clientIp = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
 
 /** Mobile REST API, mounted under /api/mobile/v1. */
-export function mobileAuthRouter(_deps: AppDeps): Router {
+export function mobileAuthRouter(deps: AppDeps): Router {
+  const limits = new AuthRateLimiter(deps.redis);
+  primeDummyHash();
+
   const r = Router();
   r.use(requireJson);
+  r.use('/auth', (_req, res, next) => {
+    // Token responses must not be kept by any cache (RFC 6749 section 5.1).
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
+
+  r.post('/auth/register', async (req, res) => {
+    const input = parseBody(RegisterBody, req.body);
+    await limits.beforeRegister(clientIp(req));
+    res.status(201).json(await register(deps.db, input));
+  });
+
+  r.post('/auth/login', async (req, res) => {
+    const input = parseBody(LoginBody, req.body);
+    await limits.beforeLogin(clientIp(req), input.email);
+    const session = await login(deps.db, input);
+    await limits.loginSucceeded(clientIp(req), input.email);
+    res.json(session);
+  });
+
+  r.post('/auth/refresh', async (req, res) => {
+    const { refreshToken } = parseBody(RefreshTokenBody, req.body);
+    await limits.beforeRefresh(clientIp(req), refreshToken);
+    const tokens = await refreshSession(deps.db, refreshToken);
+    await limits.refreshSucceeded(clientIp(req));
+    res.json(tokens);
+  });
+
+  r.post('/auth/logout', async (req, res) => {
+    const { refreshToken } = parseBody(RefreshTokenBody, req.body);
+    await logout(deps.db, refreshToken);
+    res.status(204).end();
+  });
+
+  r.get('/auth/me', async (req, res) => {
+    const { userId } = authenticate(req.headers.authorization);
+    res.json({ user: await getUser(deps.db, userId) });
+  });
+
   return r;
 }

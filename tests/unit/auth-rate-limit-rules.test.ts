@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { parseEnv } from '../../server/env.js';
+import { testEnv } from '../support/test-env.js';
+
+describe('rate-limit configuration', () => {
+  it('defaults: login 10 per account and 50 per IP per 15 min, refresh 10 per token and 50 per IP per 15 min, register 20 per IP per hour', () => {
+    const env = parseEnv(testEnv());
+    expect(env.RATE_LIMIT_LOGIN_PER_ACCOUNT).toEqual({ points: 10, durationSeconds: 900 });
+    expect(env.RATE_LIMIT_LOGIN_PER_IP).toEqual({ points: 50, durationSeconds: 900 });
+    expect(env.RATE_LIMIT_REFRESH_PER_TOKEN).toEqual({ points: 10, durationSeconds: 900 });
+    expect(env.RATE_LIMIT_REFRESH_PER_IP).toEqual({ points: 50, durationSeconds: 900 });
+    expect(env.RATE_LIMIT_REGISTER_PER_IP).toEqual({ points: 20, durationSeconds: 3600 });
+  });
+
+  it.each([
+    ['5/30s', { points: 5, durationSeconds: 30 }],
+    ['100/15m', { points: 100, durationSeconds: 900 }],
+    ['3/2h', { points: 3, durationSeconds: 7200 }],
+  ])('reads %s', (value, rule) => {
+    expect(parseEnv({ ...testEnv(), RATE_LIMIT_LOGIN_PER_IP: value }).RATE_LIMIT_LOGIN_PER_IP).toEqual(rule);
+  });
+
+  it.each(['ten', '10', '10/15', '0/15m', '10/0m', '10/15d'])('refuses %s, naming the variable', (value) => {
+    expect(() => parseEnv({ ...testEnv(), RATE_LIMIT_LOGIN_PER_ACCOUNT: value })).toThrow(/RATE_LIMIT_LOGIN_PER_ACCOUNT must look like <points>\/<window>/);
+  });
+});
