@@ -68,6 +68,8 @@ const EnvSchema = z.object({
     (v) => /^rediss?:\/\//.test(v),
     'REDIS_URL must be a redis:// URL, e.g. redis://127.0.0.1:6379',
   ),
+  /** Prefix for every Redis key the app writes (rate limits, caches), for a Redis shared with others. */
+  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_-]*$/, 'REDIS_KEY_PREFIX may contain only letters, digits, : _ -').default(''),
   JWT_SECRET: strongSecret('JWT_SECRET'),
   REFRESH_TOKEN_PEPPER: strongSecret('REFRESH_TOKEN_PEPPER'),
   STRIPE_SECRET_KEY: required('STRIPE_SECRET_KEY').refine(

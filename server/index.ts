@@ -9,7 +9,7 @@ import { createApp } from './app.js';
 initSentry('api');
 
 const database = createDatabase(env.DATABASE_URL);
-const redis = createRedis(env.REDIS_URL);
+const redis = createRedis(env.REDIS_URL, { keyPrefix: env.REDIS_KEY_PREFIX || undefined });
 const stripe = createStripe(env.STRIPE_SECRET_KEY, env.STRIPE_API_BASE);
 const app = createApp({ db: database.db, redis, stripe });
 

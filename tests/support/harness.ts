@@ -78,8 +78,8 @@ export async function startTestApp(opts: { stripeTimeoutMs?: number } = {}): Pro
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       await fakeStripe.close();
-      const keys = await redis.keys('*');
-      // keys() returns prefixed names; del() would prefix again, so strip it.
+      // ioredis does not prefix KEYS patterns (it does prefix del's arguments), so add and strip it by hand.
+      const keys = await redis.keys(`${redisPrefix}*`);
       if (keys.length) await redis.del(...keys.map((k) => k.slice(redisPrefix.length)));
       redis.disconnect();
       await testDb.drop();

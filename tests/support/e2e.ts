@@ -1,0 +1,86 @@
+import { randomBytes } from 'node:crypto';
+import mysql from 'mysql2/promise';
+import { createTestDatabase } from './harness.js';
+import { startFakeStripe, type FakeStripe } from './fake-stripe.js';
+import { spawnApi, type SpawnedProcess } from './spawn.js';
+import { REDIS_URL } from './test-env.js';
+import { seed } from '../../server/db/seed.js';
+import { createRedis } from '../../server/lib/redis.js';
+
+/**
+ * The system as deployed: the real API entrypoint (`tsx server/index.ts`, as `npm start` runs it) in a
+ * process of its own, over real HTTP, on its own migrated database and Redis key prefix, with Stripe's
+ * API served by the fake Stripe server. The test process shares the API's secrets (from setup-env), so
+ * it can sign webhooks with the real SDK and mint tokens for bulk users.
+ */
+export interface E2EContext {
+  api: SpawnedProcess & { baseUrl: string };
+  fakeStripe: FakeStripe;
+  databaseUrl: string;
+  db: Awaited<ReturnType<typeof createTestDatabase>>['database']['db'];
+  close(): Promise<void>;
+}
+
+const SHARED_KEYS = ['JWT_SECRET', 'REFRESH_TOKEN_PEPPER', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'APP_BASE_URL', 'REDIS_URL'] as const;
+
+export async function startE2E(opts: { seedDays?: number } = {}): Promise<E2EContext> {
+  const testDb = await createTestDatabase();
+  if (opts.seedDays) await seed(testDb.database.db, { days: opts.seedDays });
+  const fakeStripe = await startFakeStripe({ webhookSecret: process.env.STRIPE_WEBHOOK_SECRET });
+  const redisPrefix = `e2e:${testDb.name}:`;
+  const env: Record<string, string | undefined> = Object.fromEntries(SHARED_KEYS.map((k) => [k, process.env[k]]));
+  const api = await spawnApi({
+    ...env,
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    DATABASE_URL: testDb.url,
+    REDIS_KEY_PREFIX: redisPrefix,
+    STRIPE_API_BASE: fakeStripe.url,
+  });
+  fakeStripe.setWebhookUrl(`${api.baseUrl}/webhooks/stripe`);
+  return {
+    api,
+    fakeStripe,
+    databaseUrl: testDb.url,
+    db: testDb.database.db,
+    async close() {
+      await api.stop();
+      await fakeStripe.close();
+      const redis = createRedis(REDIS_URL);
+      const keys = await redis.keys(`${redisPrefix}*`);
+      if (keys.length) await redis.del(...keys);
+      redis.disconnect();
+      await testDb.drop();
+    },
+  };
+}
+
+/** Polls until `check` returns a truthy value (events are delivered asynchronously). */
+export async function eventually<T>(check: () => Promise<T | undefined | null | false>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Row counts of every table: "nothing was written anywhere" is a comparison of two of these. */
+export async function tableCounts(databaseUrl: string): Promise<Record<string, number>> {
+  const conn = await mysql.createConnection({ uri: databaseUrl });
+  try {
+    const [tables] = await conn.query<mysql.RowDataPacket[]>('SHOW TABLES');
+    const counts: Record<string, number> = {};
+    for (const row of tables) {
+      const name = Object.values(row)[0] as string;
+      const [[c]] = (await conn.query(`SELECT COUNT(*) AS n FROM \`${name}\``)) as unknown as [[{ n: number }]];
+      counts[name] = Number(c.n);
+    }
+    return counts;
+  } finally {
+    await conn.end();
+  }
+}
+
+export const uniqueEmail = () => `e2e-${randomBytes(5).toString('hex')}@example.test`;
