@@ -1,6 +1,6 @@
-import { eq } from 'drizzle-orm';
 import type { DbOrTx } from '../db/types.js';
-import { users, type UserRole } from '../db/schema/index.js';
+import type { UserRole } from '../db/schema/index.js';
+import { loadUserRole } from './auth.js';
 import { AppError } from '../lib/errors.js';
 
 /** The signed-in caller, as the access token describes them. */
@@ -18,9 +18,6 @@ export const actorName = (actor: Actor) => `user:${actor.userId}`;
  */
 export async function assertOwnerOrAdmin(db: DbOrTx, actor: Actor, ownerId: number, notFound: string): Promise<void> {
   if (ownerId === actor.userId) return;
-  if (actor.role === 'admin') {
-    const [row] = await db.select({ role: users.role }).from(users).where(eq(users.id, actor.userId));
-    if (row?.role === 'admin') return;
-  }
+  if (actor.role === 'admin' && (await loadUserRole(db, actor.userId)) === 'admin') return;
   throw new AppError('NOT_FOUND', notFound);
 }

@@ -3,9 +3,9 @@ import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
 import type { CreateExpressContextOptions } from '@trpc/server/adapters/express';
 import { ZodError } from 'zod';
 import type { AppDeps } from '../app.js';
-import { AppError, isAppError } from '../lib/errors.js';
-import { currentContext, currentRequestId } from '../lib/request-context.js';
-import { bearerToken, verifyAccessToken, type AccessClaims } from '../services/access-tokens.js';
+import { isAppError } from '../lib/errors.js';
+import { currentRequestId } from '../lib/request-context.js';
+import { authenticate } from '../services/auth.js';
 
 export interface TrpcContext {
   deps: AppDeps;
@@ -79,11 +79,4 @@ export const middleware = t.middleware;
 export const publicProcedure = t.procedure;
 
 /** Reads the same Bearer access token the mobile REST API issues; narrows ctx.user. */
-export const protectedProcedure = t.procedure.use(({ ctx, next }) => {
-  const token = bearerToken(ctx.authorization);
-  if (!token) throw new AppError('UNAUTHORIZED', 'Sign in required');
-  const user: AccessClaims = verifyAccessToken(token);
-  const store = currentContext();
-  if (store) store.userId = user.userId;
-  return next({ ctx: { ...ctx, user } });
-});
+export const protectedProcedure = t.procedure.use(({ ctx, next }) => next({ ctx: { ...ctx, user: authenticate(ctx.authorization) } }));
