@@ -37,7 +37,8 @@ export const checkoutIdempotencyKey = (bookingId: number, expiresAt: Date) =>
  *
  * Three steps, and the Stripe call is in none of the transactions:
  *  1. lock the booking; return the open session if there is one; otherwise plan this attempt's
- *     expiry and extend the seat hold to it (a session never outlives its seats), and commit;
+ *     expiry and extend the seat hold to it (a session never outlives its seats), and commit. An open
+ *     session too close to its expiry to hand out is first expired at Stripe (never two payable);
  *  2. create the session at Stripe with an idempotency key derived from the booking and that plan, so
  *     concurrent or retried calls get the same session, never a second one;
  *  3. record the session on the booking and complete the request's idempotency key, in one transaction.
@@ -47,7 +48,9 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
     deps.db,
     { scope: 'payments.createCheckoutSession', principal: actorName(actor), key: input.idempotencyKey, input: { bookingId: input.bookingId }, lockSeconds: 60 },
     async ({ finish }) => {
-      const plan = await deps.db.transaction(async (tx) => {
+      // A session this call closed at Stripe so that it may be replaced (see closeBeforeReplacing).
+      let closed: string | null = null;
+      const planAttempt = () => deps.db.transaction(async (tx) => {
         const booking = await loadBookingFor(tx, actor, input.bookingId, { forUpdate: true });
         if (booking.status !== 'pending_payment') {
           throw new AppError('INVALID_STATE_TRANSITION', `Only a pending_payment booking can be paid; this one is ${booking.status}`, { from: booking.status });
@@ -60,6 +63,15 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
             await finish(tx, existing);
             return { existing };
           }
+        }
+        if (booking.stripeCheckoutSessionId && booking.stripeCheckoutSessionId !== closed) {
+          // Still open but too close to its expiry to hand out: it is replaced, and closed at Stripe
+          // first, or a traveller with the old page still open could pay both.
+          const [open] = await tx.select({ id: payments.id }).from(payments).where(and(eq(payments.stripeCheckoutSessionId, booking.stripeCheckoutSessionId), eq(payments.status, 'open')));
+          if (open) return { replace: booking.stripeCheckoutSessionId };
+        }
+        if (closed) {
+          await tx.update(payments).set({ status: 'expired' }).where(and(eq(payments.stripeCheckoutSessionId, closed), eq(payments.status, 'open')));
         }
         // Reuse a plan another caller made moments ago (same Stripe key: same session), else plan anew.
         const minimum = t.getTime() + STRIPE_MIN_SESSION_MINUTES * 60_000 + 5_000;
@@ -79,6 +91,13 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
         const [flight] = await tx.select().from(flights).where(eq(flights.id, booking.flightId));
         return { booking, flight: flight!, expiresAt };
       });
+      let plan = await planAttempt();
+      for (let round = 0; 'replace' in plan; round++) {
+        if (round >= 2) throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'The payment page for this booking is being replaced; retry shortly', undefined, 1);
+        await closeBeforeReplacing(deps, plan.replace!);
+        closed = plan.replace!;
+        plan = await planAttempt();
+      }
       if ('existing' in plan) return plan.existing!;
 
       const { booking, flight, expiresAt } = plan;
@@ -122,9 +141,16 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
       if (!session.url || !session.expires_at) throw new Error(`Stripe returned session ${session.id} without url or expires_at`);
 
       const view: CheckoutSessionView = { sessionId: session.id, url: session.url, expiresAt: new Date(session.expires_at * 1000).toISOString() };
+      let orphanJob: number | null = null;
       const stillPayable = await deps.db.transaction(async (tx) => {
         const current = await lockBooking(tx, booking.id);
-        if (!current || current.status !== 'pending_payment') return false;
+        if (!current || current.status !== 'pending_payment') {
+          // Closed while Stripe answered: the session we just opened must not stay payable. Recorded in
+          // the outbox (cancel may not have: the booking did not name this session yet), so a failed
+          // expiry is retried like any other.
+          orphanJob = await enqueueOutbox(tx, 'stripe_expire_session', session.id, { bookingId: booking.id, sessionId: session.id });
+          return false;
+        }
         await tx
           .insert(payments)
           .ignore()
@@ -145,14 +171,36 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
         return true;
       });
       if (!stillPayable) {
-        // Cancelled or expired while Stripe answered: close the session we just opened.
-        await deps.stripe.checkout.sessions.expire(session.id).catch((err: unknown) => logger.warn({ err, sessionId: session.id }, 'could not expire an orphaned session'));
+        if (orphanJob) await runOutboxJobNow(deps, orphanJob);
         throw new AppError('INVALID_STATE_TRANSITION', 'The booking was closed while the payment page was being prepared');
       }
       return view;
     },
   );
   return response;
+}
+
+/**
+ * Expires an open session at Stripe before another replaces it, so that at most one can be paid. One
+ * that Stripe reports paid is not replaced: the payment is on its way to us (webhook).
+ */
+async function closeBeforeReplacing(deps: Deps, sessionId: string): Promise<void> {
+  const unavailable = (err: unknown) => {
+    logger.warn({ err, sessionId }, 'Stripe unavailable while closing a Checkout Session to replace it');
+    return new AppError('PAYMENT_PROVIDER_UNAVAILABLE', 'The payment provider is not reachable right now; retry shortly', undefined, 5);
+  };
+  try {
+    await deps.stripe.checkout.sessions.expire(sessionId);
+    return;
+  } catch (err) {
+    if (isTransientStripeError(err)) throw unavailable(err);
+    // Stripe refuses to expire a session that is no longer open: see whether it expired or was paid.
+    const current = await deps.stripe.checkout.sessions.retrieve(sessionId).catch((e: unknown) => {
+      throw isTransientStripeError(e) ? unavailable(e) : e;
+    });
+    if (current.status === 'complete') throw new AppError('CONFLICT', 'This booking has just been paid; its confirmation is on its way');
+    if (current.status !== 'expired') throw err;
+  }
 }
 
 /**
@@ -172,13 +220,18 @@ export async function requestRefund(deps: Deps, actor: Actor, input: { bookingId
     },
     async (tx) => {
       const booking = await loadBookingFor(tx, actor, input.bookingId, { forUpdate: true });
+      // The table also allows failed|expired|cancelled -> refund_pending, but only for a late payment the
+      // webhook handles; a traveller may ask for the refund of a confirmed booking and nothing else.
+      if (booking.status !== 'confirmed') {
+        const hint = booking.status === 'pending_payment' ? 'nothing has been paid; cancel the booking instead (bookings.cancel)' : 'only a confirmed booking can be refunded';
+        throw new AppError('INVALID_STATE_TRANSITION', `A booking cannot go from ${booking.status} to refund_pending: ${hint}`, { from: booking.status, to: 'refund_pending' });
+      }
       await transition(tx, {
         bookingId: booking.id,
         from: booking.status,
         to: 'refund_pending',
         reason: input.reason ? `refund requested: ${input.reason}` : 'refund requested',
         actor: actorName(actor),
-        hint: booking.status === 'pending_payment' ? 'nothing has been paid; cancel the booking instead (bookings.cancel)' : undefined,
       });
       if (!booking.stripePaymentIntentId) throw new Error(`confirmed booking ${booking.id} has no payment intent`);
       await releaseBookingSeats(tx, booking);

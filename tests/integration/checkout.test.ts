@@ -1,0 +1,612 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Stripe from 'stripe';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { count, eq } from 'drizzle-orm';
+import { startTestApp, type TestContext } from '../support/harness.js';
+import { createUser } from '../support/users.js';
+import { createFlight, seatsAvailable } from '../support/flights.js';
+import { trpcError } from '../support/trpc-errors.js';
+import { bookings, idempotencyRequests, outbox, payments } from '../../server/db/schema/index.js';
+import { transition } from '../../server/services/booking-state.js';
+import { inventoryViolations } from '../../server/services/inventory.js';
+import { runOutboxJobNow } from '../../server/jobs/run-now.js';
+import { createCheckoutSession } from '../../server/services/payments.js';
+import { createStripe } from '../../server/lib/stripe.js';
+import { AppError } from '../../server/lib/errors.js';
+import { env } from '../../server/env.js';
+
+const APP_BASE_URL = 'http://localhost:5173';
+const key = () => `key-${Math.random().toString(36).slice(2)}-${Date.now()}`;
+const pax = (n: number) => Array.from({ length: n }, (_, i) => ({ firstName: 'Huda', lastName: `Alotaibi-${'abcdefghi'[i]}` }));
+
+type User = Awaited<ReturnType<typeof createUser>>;
+
+/** Flights the current test created: the afterEach hooks check their seat counts are whole. */
+let touchedFlights: number[] = [];
+
+/** A signed-in traveller with a pending_payment booking of `passengers` seats on a fresh flight. */
+async function pendingBooking(t: TestContext, opts: { passengers?: number; seats?: number; priceMinor?: number; user?: User } = {}) {
+  const user = opts.user ?? (await createUser(t.db));
+  const flightId = await createFlight(t.db, { seats: opts.seats ?? 10, priceMinor: opts.priceMinor ?? 45_000 });
+  touchedFlights.push(flightId);
+  const client = t.trpc(user.accessToken);
+  const booking = await client.bookings.create.mutate({ flightId, passengers: pax(opts.passengers ?? 2), idempotencyKey: key() });
+  return { user, flightId, client, booking };
+}
+
+async function bookingRow(t: TestContext, id: number) {
+  const [row] = await t.db.select().from(bookings).where(eq(bookings.id, id));
+  return row!;
+}
+
+const paymentRows = (t: TestContext, bookingId: number) => t.db.select().from(payments).where(eq(payments.bookingId, bookingId));
+/** The sessions the fake Stripe holds for a booking (client_reference_id is the booking id). */
+const sessionsAtStripe = (t: TestContext, bookingId: number) =>
+  [...t.fakeStripe.sessions.values()].filter((s) => s.client_reference_id === String(bookingId));
+const createRequests = (t: TestContext, bookingId: number) =>
+  t.fakeStripe.requests.filter((r) => r.method === 'POST' && r.path === '/v1/checkout/sessions' && r.body.client_reference_id === String(bookingId));
+const refundRequests = (t: TestContext, paymentIntentId: string) =>
+  t.fakeStripe.requests.filter((r) => r.method === 'POST' && r.path === '/v1/refunds' && r.body.payment_intent === paymentIntentId);
+
+async function outboxRow(t: TestContext, dedupeKey: string) {
+  const rows = await t.db.select().from(outbox).where(eq(outbox.dedupeKey, dedupeKey));
+  expect(rows).toHaveLength(1);
+  return rows[0]!;
+}
+
+async function idempotencyRowCount(t: TestContext, idempotencyKey: string) {
+  const [row] = await t.db.select({ n: count() }).from(idempotencyRequests).where(eq(idempotencyRequests.idempotencyKey, idempotencyKey));
+  return row!.n;
+}
+
+/** After each scenario: Stripe healthy again, and seats_available + seats held = seats_total on every flight it touched. */
+async function afterScenario(t: TestContext) {
+  t.fakeStripe.setFault({ mode: 'none' });
+  const flightIds = touchedFlights;
+  touchedFlights = [];
+  if (flightIds.length) expect(await inventoryViolations(t.db, flightIds)).toEqual([]);
+}
+
+/**
+ * Pays the booking's session at the fake Stripe and confirms the booking through the state machine,
+ * as the checkout.session.completed webhook handler will (that handler is being written separately).
+ */
+async function payAndConfirm(t: TestContext, bookingId: number, sessionId: string): Promise<string> {
+  t.fakeStripe.completeSession(sessionId);
+  const paymentIntentId: string = t.fakeStripe.sessions.get(sessionId).payment_intent;
+  expect(paymentIntentId).toMatch(/^pi_/);
+  await t.db.transaction((tx) =>
+    transition(tx, {
+      bookingId,
+      from: 'pending_payment',
+      to: 'confirmed',
+      reason: 'payment succeeded (test)',
+      actor: 'stripe:test',
+      set: { paymentStatus: 'paid', stripePaymentIntentId: paymentIntentId, holdExpiresAt: null },
+    }),
+  );
+  return paymentIntentId;
+}
+
+describe('payments.createCheckoutSession', () => {
+  let t: TestContext;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterEach(() => afterScenario(t));
+  afterAll(() => t.close());
+
+  it('opens a Checkout Session priced in lower-case sar for the booking total, tied to the booking, expiring no sooner than 30 minutes', async () => {
+    const { booking, client } = await pendingBooking(t, { passengers: 3, priceMinor: 45_050 });
+    const before = Date.now();
+    const res = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+
+    const session = t.fakeStripe.sessions.get(res.sessionId);
+    expect(session).toBeDefined();
+    expect(res.url).toBe(session.url);
+    expect(res.expiresAt).toBe(new Date(session.expires_at * 1000).toISOString());
+    expect(session).toMatchObject({ mode: 'payment', status: 'open', client_reference_id: String(booking.id), metadata: { bookingId: String(booking.id) } });
+    expect(session.amount_total).toBe(booking.totalMinor);
+    expect(session.expires_at * 1000).toBeGreaterThanOrEqual(before + 30 * 60_000);
+    expect(session.success_url.startsWith(APP_BASE_URL)).toBe(true);
+    expect(session.cancel_url.startsWith(APP_BASE_URL)).toBe(true);
+
+    // What the app sent, exactly as Stripe received it.
+    const sent = createRequests(t, booking.id);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.idempotencyKey).toMatch(new RegExp(`^checkout-booking-${booking.id}-\\d+$`));
+    const items = sent[0]!.body.line_items as any[];
+    expect(items).toHaveLength(1);
+    expect(items[0].price_data.currency).toBe('sar');
+    expect(Number(items[0].price_data.unit_amount) * Number(items[0].quantity)).toBe(booking.totalMinor);
+    expect(sent[0]!.body.payment_intent_data.metadata.bookingId).toBe(String(booking.id));
+
+    // And as Stripe hands it back.
+    const lineItems = await t.deps.stripe.checkout.sessions.listLineItems(res.sessionId);
+    expect(lineItems.data).toHaveLength(1);
+    expect(lineItems.data[0]).toMatchObject({ currency: 'sar', quantity: 3, amount_total: booking.totalMinor });
+
+    // A session never outlives its seats.
+    const row = await bookingRow(t, booking.id);
+    expect(row.status).toBe('pending_payment');
+    expect(row.stripeCheckoutSessionId).toBe(res.sessionId);
+    expect(row.holdExpiresAt!.getTime()).toBeGreaterThanOrEqual(session.expires_at * 1000);
+    expect((await client.bookings.byId.query({ id: booking.id })).holdExpiresAt).toBe(row.holdExpiresAt!.toISOString());
+
+    expect(await paymentRows(t, booking.id)).toMatchObject([
+      { stripeCheckoutSessionId: res.sessionId, checkoutUrl: res.url, status: 'open', amountMinor: booking.totalMinor, currency: 'SAR' },
+    ]);
+  });
+
+  it('puts the bookingId on the payment intent too, so payment events carry it', async () => {
+    const { booking, client } = await pendingBooking(t);
+    const res = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    t.fakeStripe.completeSession(res.sessionId);
+    const pi = t.fakeStripe.paymentIntents.get(t.fakeStripe.sessions.get(res.sessionId).payment_intent);
+    expect(pi.metadata).toEqual({ bookingId: String(booking.id) });
+  });
+
+  it('returns the open session to a second call with another key, and replays the same key', async () => {
+    const { booking, client } = await pendingBooking(t);
+    const k = key();
+    const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k });
+    const second = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    expect(second.sessionId).toBe(first.sessionId);
+    expect(second.url).toBe(first.url);
+    expect(second).toEqual(first);
+    expect(await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k })).toEqual(first);
+    expect(sessionsAtStripe(t, booking.id)).toHaveLength(1);
+    expect(createRequests(t, booking.id)).toHaveLength(1);
+    expect(await paymentRows(t, booking.id)).toHaveLength(1);
+  });
+
+  it('refuses the same key for another booking as a payload mismatch', async () => {
+    const { booking, client, user } = await pendingBooking(t);
+    const { booking: other } = await pendingBooking(t, { user });
+    const k = key();
+    await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k });
+    expect(await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: other.id, idempotencyKey: k }))).toMatchObject({
+      code: 'UNPROCESSABLE_CONTENT',
+      appCode: 'IDEMPOTENCY_PAYLOAD_MISMATCH',
+    });
+    expect(sessionsAtStripe(t, other.id)).toHaveLength(0);
+  });
+
+  it('50 concurrent calls with one key open exactly one session; every success is identical, the rest IDEMPOTENCY_IN_PROGRESS', async () => {
+    const { booking, client } = await pendingBooking(t);
+    const k = key();
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, () => client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k })),
+    );
+    const ok = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<any>).value);
+    const failed = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
+    expect(ok.length).toBeGreaterThanOrEqual(1);
+    for (const r of ok) expect(r).toEqual(ok[0]);
+    for (const e of failed) expect(e.data?.appCode).toBe('IDEMPOTENCY_IN_PROGRESS');
+    expect(sessionsAtStripe(t, booking.id)).toHaveLength(1);
+    expect(sessionsAtStripe(t, booking.id)[0].id).toBe(ok[0].sessionId);
+    expect(await paymentRows(t, booking.id)).toHaveLength(1);
+    // After the storm, the key answers with the same session.
+    expect(await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k })).toEqual(ok[0]);
+  });
+
+  it('10 concurrent calls with different keys for one booking converge on one session', async () => {
+    const { booking, client } = await pendingBooking(t);
+    const results = await Promise.allSettled(
+      Array.from({ length: 10 }, () => client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() })),
+    );
+    const ok = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<any>).value);
+    expect(ok).toHaveLength(10);
+    expect(new Set(ok.map((r) => r.sessionId)).size).toBe(1);
+    expect(new Set(ok.map((r) => r.url)).size).toBe(1);
+    expect(sessionsAtStripe(t, booking.id)).toHaveLength(1);
+    expect(await paymentRows(t, booking.id)).toHaveLength(1);
+    const row = await bookingRow(t, booking.id);
+    expect(row.stripeCheckoutSessionId).toBe(ok[0].sessionId);
+    expect(row.holdExpiresAt!.getTime()).toBeGreaterThanOrEqual(sessionsAtStripe(t, booking.id)[0].expires_at * 1000);
+  });
+
+  it('refuses a cancelled booking, another user’s booking, and a caller without a token', async () => {
+    const { booking, client } = await pendingBooking(t);
+    const stranger = await createUser(t.db);
+    expect(await trpcError(t.trpc(stranger.accessToken).payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() }))).toMatchObject({
+      code: 'NOT_FOUND',
+      appCode: 'NOT_FOUND',
+    });
+    expect(await trpcError(t.trpc().payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() }))).toMatchObject({
+      code: 'UNAUTHORIZED',
+    });
+    await client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: key() });
+    const err = await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() }));
+    expect(err).toMatchObject({ code: 'CONFLICT', appCode: 'INVALID_STATE_TRANSITION' });
+    expect(err.message).toMatch(/cancelled/);
+    expect(sessionsAtStripe(t, booking.id)).toHaveLength(0);
+    expect(await paymentRows(t, booking.id)).toHaveLength(0);
+  });
+
+  it('answers a clear retryable error when Stripe fails, writes nothing half-way, and the same key succeeds later', async () => {
+    const { booking, client } = await pendingBooking(t);
+    const k = key();
+    t.fakeStripe.setFault({ mode: 'error' });
+    const err = await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k }));
+    expect(err).toMatchObject({ code: 'SERVICE_UNAVAILABLE', appCode: 'PAYMENT_PROVIDER_UNAVAILABLE', httpStatus: 503 });
+    expect(err.message).toMatch(/retry/i);
+    expect(createRequests(t, booking.id)).toHaveLength(1); // it was tried, once
+    expect(await paymentRows(t, booking.id)).toHaveLength(0);
+    const row = await bookingRow(t, booking.id);
+    expect(row).toMatchObject({ status: 'pending_payment', paymentStatus: 'unpaid', stripeCheckoutSessionId: null, seatsHeld: 2 });
+    expect(await idempotencyRowCount(t, k)).toBe(0);
+
+    t.fakeStripe.setFault({ mode: 'none' });
+    const res = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k });
+    expect(sessionsAtStripe(t, booking.id).map((s) => s.id)).toEqual([res.sessionId]);
+    expect((await bookingRow(t, booking.id)).stripeCheckoutSessionId).toBe(res.sessionId);
+  });
+
+  it('when Stripe created the session but the answer was lost, a retry with the same key gets exactly that session', async () => {
+    const { booking, client } = await pendingBooking(t);
+    const k = key();
+    t.fakeStripe.setFault({ mode: 'error', after: true, times: 1 });
+    expect(await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k }))).toMatchObject({
+      code: 'SERVICE_UNAVAILABLE',
+      appCode: 'PAYMENT_PROVIDER_UNAVAILABLE',
+    });
+    const created = sessionsAtStripe(t, booking.id);
+    expect(created).toHaveLength(1);
+    expect(await paymentRows(t, booking.id)).toHaveLength(0);
+    expect((await bookingRow(t, booking.id)).stripeCheckoutSessionId).toBeNull();
+    // The seats are already held at least as long as the session Stripe opened.
+    expect((await bookingRow(t, booking.id)).holdExpiresAt!.getTime()).toBeGreaterThanOrEqual(created[0].expires_at * 1000);
+
+    const res = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k });
+    expect(res.sessionId).toBe(created[0].id);
+    expect(sessionsAtStripe(t, booking.id)).toHaveLength(1);
+    const sent = createRequests(t, booking.id);
+    expect(sent).toHaveLength(2);
+    expect(sent[1]!.idempotencyKey).toBe(sent[0]!.idempotencyKey);
+    expect(await paymentRows(t, booking.id)).toMatchObject([{ stripeCheckoutSessionId: res.sessionId, status: 'open' }]);
+  });
+});
+
+describe('payments.createCheckoutSession when Stripe hangs', () => {
+  let t: TestContext;
+  beforeAll(async () => {
+    t = await startTestApp({ stripeTimeoutMs: 500 });
+  });
+  afterEach(() => afterScenario(t));
+  afterAll(() => t.close());
+
+  it('gives up after the timeout with a retryable error, writes nothing half-way, and the same key succeeds later', async () => {
+    const { booking, client } = await pendingBooking(t);
+    const k = key();
+    t.fakeStripe.setFault({ mode: 'hang' });
+    const err = await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k }));
+    expect(err).toMatchObject({ code: 'SERVICE_UNAVAILABLE', appCode: 'PAYMENT_PROVIDER_UNAVAILABLE', httpStatus: 503 });
+    expect(sessionsAtStripe(t, booking.id)).toHaveLength(0);
+    expect(await paymentRows(t, booking.id)).toHaveLength(0);
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'pending_payment', stripeCheckoutSessionId: null, seatsHeld: 2 });
+    expect(await idempotencyRowCount(t, k)).toBe(0);
+
+    t.fakeStripe.setFault({ mode: 'none' });
+    const res = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k });
+    expect(sessionsAtStripe(t, booking.id).map((s) => s.id)).toEqual([res.sessionId]);
+  });
+
+  it('when Stripe created the session and then hung, a retry with the same key gets that session', async () => {
+    const { booking, client } = await pendingBooking(t);
+    const k = key();
+    t.fakeStripe.setFault({ mode: 'hang', after: true, times: 1 });
+    expect(await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k }))).toMatchObject({
+      appCode: 'PAYMENT_PROVIDER_UNAVAILABLE',
+    });
+    const created = sessionsAtStripe(t, booking.id);
+    expect(created).toHaveLength(1);
+    expect(await paymentRows(t, booking.id)).toHaveLength(0);
+    const res = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k });
+    expect(res.sessionId).toBe(created[0].id);
+    expect(sessionsAtStripe(t, booking.id)).toHaveLength(1);
+  });
+});
+
+describe('bookings.cancel of a booking with an open Checkout Session', () => {
+  let t: TestContext;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterEach(() => afterScenario(t));
+  afterAll(() => t.close());
+
+  it('expires the session at Stripe after the commit', async () => {
+    const { booking, client, flightId } = await pendingBooking(t);
+    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const cancelled = await client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: key() });
+    expect(cancelled.status).toBe('cancelled');
+    expect(t.fakeStripe.sessions.get(sessionId).status).toBe('expired');
+    expect(await outboxRow(t, `stripe_expire_session:${sessionId}`)).toMatchObject({ topic: 'stripe_expire_session', status: 'dispatched' });
+    expect(await seatsAvailable(t.db, flightId)).toBe(10);
+  });
+
+  it('still cancels when Stripe fails, and the outbox expires the session once Stripe is back', async () => {
+    const { booking, client, flightId } = await pendingBooking(t);
+    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    t.fakeStripe.setFault({ mode: 'error' });
+    const cancelled = await client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: key() });
+    expect(cancelled.status).toBe('cancelled');
+    expect((await bookingRow(t, booking.id)).status).toBe('cancelled');
+    expect(await seatsAvailable(t.db, flightId)).toBe(10);
+    expect(t.fakeStripe.sessions.get(sessionId).status).toBe('open');
+    const job = await outboxRow(t, `stripe_expire_session:${sessionId}`);
+    expect(job).toMatchObject({ topic: 'stripe_expire_session', status: 'pending', attempts: 1 });
+    expect(job.lastError).toBeTruthy();
+
+    t.fakeStripe.setFault({ mode: 'none' });
+    expect(await runOutboxJobNow(t.deps, job.id)).toBe('done');
+    expect(await outboxRow(t, `stripe_expire_session:${sessionId}`)).toMatchObject({ status: 'dispatched' });
+    expect(t.fakeStripe.sessions.get(sessionId).status).toBe('expired');
+  });
+});
+
+describe('payments.requestRefund', () => {
+  let t: TestContext;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterEach(() => afterScenario(t));
+  afterAll(() => t.close());
+
+  it('refuses a pending_payment booking, naming pending_payment and refund_pending', async () => {
+    const { booking, client } = await pendingBooking(t);
+    await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const err = await trpcError(client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: key() }));
+    expect(err).toMatchObject({ code: 'CONFLICT', appCode: 'INVALID_STATE_TRANSITION' });
+    expect(err.message).toMatch(/pending_payment/);
+    expect(err.message).toMatch(/refund_pending/);
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'pending_payment', seatsHeld: 2 });
+    expect(t.fakeStripe.requests.filter((r) => r.path === '/v1/refunds')).toHaveLength(0);
+  });
+
+  it('refuses a cancelled booking that was never paid with INVALID_STATE_TRANSITION, not an internal error', async () => {
+    const { booking, client, flightId } = await pendingBooking(t);
+    await client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: key() });
+    const err = await trpcError(client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: key() }));
+    expect(err).toMatchObject({ code: 'CONFLICT', appCode: 'INVALID_STATE_TRANSITION' });
+    expect(err.message).toMatch(/from cancelled to refund_pending/);
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'cancelled', seatsHeld: 0 });
+    expect(await seatsAvailable(t.db, flightId)).toBe(10);
+  });
+
+  it('refuses another user’s booking with NOT_FOUND and a caller without a token with UNAUTHORIZED', async () => {
+    const { booking, client } = await pendingBooking(t);
+    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    await payAndConfirm(t, booking.id, sessionId);
+    const stranger = await createUser(t.db);
+    expect(await trpcError(t.trpc(stranger.accessToken).payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: key() }))).toMatchObject({
+      code: 'NOT_FOUND',
+    });
+    expect(await trpcError(t.trpc().payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: key() }))).toMatchObject({ code: 'UNAUTHORIZED' });
+    expect((await bookingRow(t, booking.id)).status).toBe('confirmed');
+  });
+
+  it('moves a confirmed booking to refund_pending, releases its seats once and asks Stripe for one refund', async () => {
+    const { booking, client, flightId } = await pendingBooking(t, { passengers: 2, seats: 10 });
+    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const paymentIntentId = await payAndConfirm(t, booking.id, sessionId);
+    expect(await seatsAvailable(t.db, flightId)).toBe(8);
+
+    const k = key();
+    const refunded = await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: k, reason: 'plans changed' });
+    expect(refunded).toMatchObject({ id: booking.id, status: 'refund_pending' });
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'refund_pending', seatsHeld: 0, stripePaymentIntentId: paymentIntentId });
+    expect(await seatsAvailable(t.db, flightId)).toBe(10);
+
+    const sent = refundRequests(t, paymentIntentId);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.idempotencyKey).toBe(`refund-booking-${booking.id}`);
+    expect(sent[0]!.body.payment_intent).toBe(paymentIntentId);
+    expect([...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId)).toHaveLength(1);
+    expect(await outboxRow(t, `stripe_refund:booking:${booking.id}`)).toMatchObject({ topic: 'stripe_refund', status: 'dispatched' });
+
+    // Same key: the stored answer, and no second refund.
+    expect(await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: k, reason: 'plans changed' })).toEqual(refunded);
+    // Another key: refund_pending -> refund_pending is not a move.
+    const err = await trpcError(client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: key() }));
+    expect(err).toMatchObject({ code: 'CONFLICT', appCode: 'INVALID_STATE_TRANSITION' });
+    expect(err.message).toMatch(/from refund_pending to refund_pending/);
+    expect(refundRequests(t, paymentIntentId)).toHaveLength(1);
+    expect(await seatsAvailable(t.db, flightId)).toBe(10);
+  });
+
+  it('commits refund_pending when Stripe fails, and the outbox makes exactly one refund once Stripe is back', async () => {
+    const { booking, client, flightId } = await pendingBooking(t, { passengers: 3, seats: 10 });
+    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const paymentIntentId = await payAndConfirm(t, booking.id, sessionId);
+
+    t.fakeStripe.setFault({ mode: 'error' });
+    const refunded = await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    expect(refunded.status).toBe('refund_pending');
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'refund_pending', seatsHeld: 0 });
+    expect(await seatsAvailable(t.db, flightId)).toBe(10);
+    expect([...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId)).toHaveLength(0);
+    const job = await outboxRow(t, `stripe_refund:booking:${booking.id}`);
+    expect(job).toMatchObject({ topic: 'stripe_refund', status: 'pending', attempts: 1 });
+    expect(job.lastError).toBeTruthy();
+
+    t.fakeStripe.setFault({ mode: 'none' });
+    expect(await runOutboxJobNow(t.deps, job.id)).toBe('done');
+    expect(await runOutboxJobNow(t.deps, job.id)).toBe('skipped');
+    expect(await outboxRow(t, `stripe_refund:booking:${booking.id}`)).toMatchObject({ status: 'dispatched' });
+    const made = [...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId);
+    expect(made).toHaveLength(1);
+    expect(made[0].amount).toBe(booking.totalMinor);
+  });
+
+  it('a refund that Stripe made although its answer was lost is not made twice by the retry', async () => {
+    const { booking, client } = await pendingBooking(t);
+    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const paymentIntentId = await payAndConfirm(t, booking.id, sessionId);
+    t.fakeStripe.setFault({ mode: 'error', after: true, times: 1, pathPrefix: '/v1/refunds' });
+    await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const job = await outboxRow(t, `stripe_refund:booking:${booking.id}`);
+    expect(job).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(await runOutboxJobNow(t.deps, job.id)).toBe('done');
+    expect(refundRequests(t, paymentIntentId)).toHaveLength(2);
+    expect([...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId)).toHaveLength(1);
+  });
+});
+
+/** A server that answers every request the way Stripe answers a key whose first request is still running. */
+async function startStripeInProgress(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const body = JSON.stringify({
+        error: {
+          type: 'idempotency_error',
+          message: 'There is currently another in-progress request using this Idempotent Key (that probably means you submitted twice, and the other request is still going through). Please try again later.',
+        },
+      });
+      res.writeHead(409, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)) });
+      res.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+// Races that HTTP cannot line up deterministically: the service is called directly, with a Stripe client
+// that does what Stripe would do at that moment.
+describe('createCheckoutSession races', () => {
+  let t: TestContext;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterEach(() => afterScenario(t));
+  afterAll(() => t.close());
+
+  /** The app's Stripe client, except that sessions.create runs `after` once Stripe has created the session. */
+  function stripeThatThen(after: (session: Stripe.Checkout.Session) => Promise<void>): Stripe {
+    const real = t.deps.stripe;
+    return {
+      checkout: {
+        sessions: {
+          create: async (params: Stripe.Checkout.SessionCreateParams, opts: Stripe.RequestOptions) => {
+            const session = await real.checkout.sessions.create(params, opts);
+            await after(session);
+            return session;
+          },
+          expire: (id: string) => real.checkout.sessions.expire(id),
+        },
+      },
+      refunds: real.refunds,
+    } as unknown as Stripe;
+  }
+
+  it('expires, through the outbox, a session Stripe opened for a booking cancelled while it answered', async () => {
+    const { booking, client, user } = await pendingBooking(t);
+    let opened: string | undefined;
+    const stripe = stripeThatThen(async (session) => {
+      opened = session.id;
+      await client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: key() });
+      // The first attempt to expire it fails: the outbox must keep it.
+      t.fakeStripe.setFault({ mode: 'error', times: 1, pathPrefix: `/v1/checkout/sessions/${session.id}/expire` });
+    });
+    const err = await createCheckoutSession({ db: t.db, stripe }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe('INVALID_STATE_TRANSITION');
+    expect(t.fakeStripe.sessions.get(opened!).status).toBe('open');
+    expect(await paymentRows(t, booking.id)).toHaveLength(0);
+    const job = await outboxRow(t, `stripe_expire_session:${opened}`);
+    expect(job).toMatchObject({ status: 'pending', attempts: 1 });
+
+    expect(await runOutboxJobNow(t.deps, job.id)).toBe('done');
+    expect(t.fakeStripe.sessions.get(opened!).status).toBe('expired');
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'cancelled', seatsHeld: 0 });
+  });
+
+  // Against real Stripe, concurrent calls sharing a plan send the same Stripe key at once; Stripe answers
+  // all but one with 409 (the SDK reports it as an API error). That must reach the client as retryable.
+  it('answers a retryable PAYMENT_PROVIDER_UNAVAILABLE, not an internal error, while Stripe is still running a request with the same key', async () => {
+    const { booking, client, user } = await pendingBooking(t);
+    const busy = await startStripeInProgress();
+    try {
+      const stripe = createStripe(env.STRIPE_SECRET_KEY, busy.url, { maxNetworkRetries: 0, timeoutMs: 3000 });
+      const k = key();
+      const err = await createCheckoutSession({ db: t.db, stripe }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: k }).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(AppError);
+      expect((err as AppError).code).toBe('PAYMENT_PROVIDER_UNAVAILABLE');
+      expect(await idempotencyRowCount(t, k)).toBe(0);
+      expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'pending_payment', stripeCheckoutSessionId: null });
+      // The retry the error invites succeeds.
+      const res = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k });
+      expect(sessionsAtStripe(t, booking.id).map((s) => s.id)).toEqual([res.sessionId]);
+    } finally {
+      await busy.close();
+    }
+  });
+});
+
+// An open session too close to its expiry to hand out is replaced by a new one; the old one must not
+// stay payable meanwhile, or a traveller with two tabs pays twice. `now` is moved to that moment.
+describe('replacing a session that is about to expire', () => {
+  let t: TestContext;
+  beforeAll(async () => {
+    t = await startTestApp();
+  });
+  afterEach(() => afterScenario(t));
+  afterAll(() => t.close());
+
+  it('expires the old session at Stripe before opening the new one', async () => {
+    const { booking, client, user } = await pendingBooking(t);
+    const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const lateNow = new Date(Date.parse(first.expiresAt) - 60_000);
+    const second = await createCheckoutSession(t.deps, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() }, () => lateNow);
+    expect(second.sessionId).not.toBe(first.sessionId);
+    expect(t.fakeStripe.sessions.get(first.sessionId).status).toBe('expired');
+    expect(t.fakeStripe.sessions.get(second.sessionId).status).toBe('open');
+    expect(sessionsAtStripe(t, booking.id).filter((s) => s.status === 'open')).toHaveLength(1);
+    const rows = await paymentRows(t, booking.id);
+    expect(rows.map((r) => [r.stripeCheckoutSessionId, r.status])).toEqual([
+      [first.sessionId, 'expired'],
+      [second.sessionId, 'open'],
+    ]);
+    const row = await bookingRow(t, booking.id);
+    expect(row.stripeCheckoutSessionId).toBe(second.sessionId);
+    expect(row.holdExpiresAt!.getTime()).toBeGreaterThanOrEqual(Date.parse(second.expiresAt));
+  });
+
+  it('opens no second session when the old one has just been paid', async () => {
+    const { booking, client, user } = await pendingBooking(t);
+    const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    t.fakeStripe.completeSession(first.sessionId); // paid; the webhook has not arrived yet
+    const lateNow = new Date(Date.parse(first.expiresAt) - 60_000);
+    const err = await createCheckoutSession(t.deps, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() }, () => lateNow).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe('CONFLICT');
+    expect(sessionsAtStripe(t, booking.id)).toHaveLength(1);
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'pending_payment', stripeCheckoutSessionId: first.sessionId });
+  });
+
+  it('answers a retryable error, and opens nothing, when Stripe cannot expire the old session', async () => {
+    const { booking, client, user } = await pendingBooking(t);
+    const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    t.fakeStripe.setFault({ mode: 'error' });
+    const lateNow = new Date(Date.parse(first.expiresAt) - 60_000);
+    const err = await createCheckoutSession(t.deps, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() }, () => lateNow).catch(
+      (e: unknown) => e,
+    );
+    expect((err as AppError).code).toBe('PAYMENT_PROVIDER_UNAVAILABLE');
+    expect(sessionsAtStripe(t, booking.id)).toHaveLength(1);
+    expect(t.fakeStripe.sessions.get(first.sessionId).status).toBe('open');
+    expect((await bookingRow(t, booking.id)).stripeCheckoutSessionId).toBe(first.sessionId);
+  });
+});
