@@ -97,6 +97,7 @@ export async function createBooking(db: Db, actor: Actor, input: CreateBookingIn
       if (!flight) throw new AppError('NOT_FOUND', `Flight ${input.flightId} not found`);
       if (flight.departureAt <= now) throw new AppError('VALIDATION', `Flight ${flight.flightNumber} has already departed`);
       const count = input.passengers.length;
+      const holdExpiresAt = addMinutes(now, env.BOOKING_HOLD_MINUTES);
       await takeSeats(tx, flight.id, count);
       const [ins] = await tx.insert(bookings).values({
         userId: actor.userId,
@@ -107,12 +108,24 @@ export async function createBooking(db: Db, actor: Actor, input: CreateBookingIn
         status: 'pending_payment',
         paymentStatus: 'unpaid',
         seatsHeld: count,
-        holdExpiresAt: addMinutes(now, env.BOOKING_HOLD_MINUTES),
+        holdExpiresAt,
+        createdAt: now,
       });
       await tx.insert(bookingPassengers).values(input.passengers.map((p, position) => ({ bookingId: ins.insertId, position, ...p })));
       await recordCreation(tx, ins.insertId, actorName(actor));
-      const [row] = await tx.select().from(bookings).where(eq(bookings.id, ins.insertId));
-      return toView(row!, input.passengers);
+      // Built from what was just written rather than read back: one round trip less per booking.
+      return {
+        id: ins.insertId,
+        status: 'pending_payment',
+        paymentStatus: 'unpaid',
+        flightId: flight.id,
+        passengers: input.passengers.map((p) => ({ firstName: p.firstName, lastName: p.lastName })),
+        passengerCount: count,
+        totalMinor: flight.priceMinor * count,
+        currency: flight.currency,
+        holdExpiresAt: holdExpiresAt.toISOString(),
+        createdAt: now.toISOString(),
+      } satisfies BookingView;
     },
   );
   return response;

@@ -75,19 +75,22 @@ export async function withIdempotency<T>(
   let finished = false;
   const control: IdempotencyControl<T> = {
     async finish(tx, response) {
-      const [row] = await tx
-        .select({ status: idempotencyRequests.status, lockedUntil: idempotencyRequests.lockedUntil })
-        .from(idempotencyRequests)
-        .where(eq(idempotencyRequests.id, claim.id))
-        .for('update');
-      if (!row || row.status !== 'started' || row.lockedUntil.getTime() !== claim.lockedUntil.getTime()) {
+      // One conditional UPDATE both checks the claim is still ours (not taken over after a lock
+      // timeout: a takeover writes a new locked_until) and completes it, under the row's lock.
+      const [res] = await tx
+        .update(idempotencyRequests)
+        .set({ status: 'completed', response: asStored(response) as object })
+        .where(
+          and(
+            eq(idempotencyRequests.id, claim.id),
+            eq(idempotencyRequests.status, 'started'),
+            eq(idempotencyRequests.lockedUntil, claim.lockedUntil),
+          ),
+        );
+      if (res.affectedRows !== 1) {
         // Our claim timed out and another attempt took the key over: roll our changes back.
         throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'This request is being retried by another attempt', undefined, 1);
       }
-      await tx
-        .update(idempotencyRequests)
-        .set({ status: 'completed', response: asStored(response) as object })
-        .where(eq(idempotencyRequests.id, claim.id));
       finished = true;
     },
   };

@@ -23,7 +23,7 @@ export interface E2EContext {
 
 const SHARED_KEYS = ['JWT_SECRET', 'REFRESH_TOKEN_PEPPER', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'APP_BASE_URL', 'REDIS_URL'] as const;
 
-export async function startE2E(opts: { seedDays?: number } = {}): Promise<E2EContext> {
+export async function startE2E(opts: { seedDays?: number; env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<E2EContext> {
   const testDb = await createTestDatabase();
   if (opts.seedDays) await seed(testDb.database.db, { days: opts.seedDays });
   const fakeStripe = await startFakeStripe({ webhookSecret: process.env.STRIPE_WEBHOOK_SECRET });
@@ -36,7 +36,8 @@ export async function startE2E(opts: { seedDays?: number } = {}): Promise<E2ECon
     DATABASE_URL: testDb.url,
     REDIS_KEY_PREFIX: redisPrefix,
     STRIPE_API_BASE: fakeStripe.url,
-  });
+    ...opts.env,
+  }, opts.nodeArgs);
   fakeStripe.setWebhookUrl(`${api.baseUrl}/webhooks/stripe`);
   return {
     api,

@@ -41,8 +41,8 @@ export interface SpawnedProcess {
 }
 
 /** Starts a long-running entrypoint (the API or the worker) as its own process. */
-export function spawnEntrypoint(script: string, env: Record<string, string | undefined>): SpawnedProcess {
-  const child = spawn(TSX, [script], { cwd: ROOT_DIR, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+export function spawnEntrypoint(script: string, env: Record<string, string | undefined>, nodeArgs: string[] = []): SpawnedProcess {
+  const child = spawn(TSX, [...nodeArgs, script], { cwd: ROOT_DIR, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   const rawLines: string[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
@@ -97,8 +97,8 @@ export function spawnEntrypoint(script: string, env: Record<string, string | und
 }
 
 /** Starts the API entrypoint on a free port and waits until it listens. */
-export async function spawnApi(env: Record<string, string | undefined>): Promise<SpawnedProcess & { baseUrl: string }> {
-  const proc = spawnEntrypoint('server/index.ts', { ...env, PORT: '0', NODE_ENV: env.NODE_ENV ?? 'production' });
+export async function spawnApi(env: Record<string, string | undefined>, nodeArgs: string[] = []): Promise<SpawnedProcess & { baseUrl: string }> {
+  const proc = spawnEntrypoint('server/index.ts', { ...env, PORT: '0', NODE_ENV: env.NODE_ENV ?? 'production' }, nodeArgs);
   const line = await proc.waitForLog((l) => l.msg !== undefined && String(l.msg).startsWith('API listening'));
   return Object.assign(proc, { baseUrl: `http://127.0.0.1:${line.port as number}` });
 }
