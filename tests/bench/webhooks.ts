@@ -1,0 +1,72 @@
+/**
+ * npm run bench:webhooks [-- --n=300 --concurrency=50]
+ *
+ * N payments, each delivered as its three events (checkout.session.completed,
+ * payment_intent.succeeded, charge.succeeded) plus two duplicate deliveries, shuffled, at 50
+ * concurrent connections, to the API running as its own process. Prints events per second, p50/p99,
+ * and the ledger check: exactly N charge entries, N confirmed bookings, N confirmation jobs.
+ */
+import '../support/setup-env.js';
+import { randomUUID } from 'node:crypto';
+import { sql } from 'drizzle-orm';
+import { trpcClient } from '../support/harness.js';
+import { startE2E } from '../support/e2e.js';
+import { createUser } from '../support/users.js';
+import { createFlight } from '../support/flights.js';
+import { shuffle } from '../support/booking-flow.js';
+import { intArg, row, runPool } from './bench-utils.js';
+
+const N = intArg('n', 300);
+const CONCURRENCY = intArg('concurrency', 50);
+
+const t = await startE2E({ nodeArgs: process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) });
+try {
+  // Setup (not timed): N bookings with open Checkout Sessions, through the API.
+  const users = await Promise.all(Array.from({ length: 20 }, () => createUser(t.db)));
+  const flights = await Promise.all(Array.from({ length: 20 }, () => createFlight(t.db, { seats: 400 })));
+  const setup = await runPool(
+    20,
+    Array.from({ length: N }, (_, i) => async () => {
+      const client = trpcClient(t.api.baseUrl, users[i % users.length]!.accessToken);
+      const booking = await client.bookings.create.mutate({ flightId: flights[i % flights.length]!, passengers: [{ firstName: 'Bench', lastName: 'Payer' }], idempotencyKey: `wh-${randomUUID()}` });
+      return client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: `wh-${randomUUID()}` });
+    }),
+  );
+  const sessions = setup.results.map((r) => {
+    if (r.status !== 'fulfilled') throw r.reason;
+    return r.value.sessionId;
+  });
+
+  // Each payment: its three events plus two duplicates of them; all shuffled together.
+  const deliveries = shuffle(
+    sessions.flatMap((id, i) => {
+      const events = t.fakeStripe.completeSession(id);
+      return [...events, events[i % 3]!, events[(i + 1) % 3]!];
+    }),
+    2026,
+  );
+  const run = await runPool(CONCURRENCY, deliveries.map((e) => () => t.fakeStripe.deliver(e)));
+  const statuses = new Map<number, number>();
+  for (const r of run.results) {
+    const status = r.status === 'fulfilled' ? r.value.status : 0;
+    statuses.set(status, (statuses.get(status) ?? 0) + 1);
+  }
+
+  const [[counts]] = (await t.db.execute(sql`
+    SELECT (SELECT COUNT(*) FROM financial_ledger WHERE entry_type = 'charge') AS charges,
+           (SELECT COUNT(DISTINCT stripe_payment_intent_id) FROM financial_ledger WHERE entry_type = 'charge') AS paymentIntents,
+           (SELECT COUNT(*) FROM bookings WHERE status = 'confirmed') AS confirmed,
+           (SELECT COUNT(*) FROM outbox WHERE topic = 'send_booking_confirmation') AS confirmations,
+           (SELECT COUNT(*) FROM stripe_events WHERE NOT processed) AS unprocessed`)) as unknown as [[Record<string, string>]];
+
+  console.table([row(`webhook deliveries (${N} payments x 5)`, deliveries.length, run.wallMs, run.latencies)]);
+  console.log(`HTTP statuses: ${[...statuses].map(([s, n]) => `${s}: ${n}`).join(', ')}`);
+  const charges = Number(counts.charges);
+  console.log(
+    `ledger check: ${charges} charge entries for ${N} payments (${counts.paymentIntents} distinct payment intents); ` +
+      `${counts.confirmed} bookings confirmed; ${counts.confirmations} confirmation jobs; ${counts.unprocessed} unprocessed events -> ${charges === N ? 'OK' : 'MISMATCH'}`,
+  );
+  process.exitCode = charges === N && Number(counts.confirmed) === N && (statuses.get(200) ?? 0) === deliveries.length ? 0 : 1;
+} finally {
+  await t.close();
+}
