@@ -9,6 +9,7 @@
  */
 import '../support/setup-env.js';
 import { randomUUID } from 'node:crypto';
+import http from 'node:http';
 import { sql } from 'drizzle-orm';
 import mysql from 'mysql2/promise';
 import { trpcClient } from '../support/harness.js';
@@ -37,8 +38,35 @@ try {
   const oneApp = await createFlight(t.db, { seats: N + 10 });
   const oneBase = await createFlight(t.db, { seats: N + 10 });
 
-  const appTask = (flightId: number, i: number) => () =>
-    clients[i % clients.length]!.bookings.create.mutate({ flightId, passengers, idempotencyKey: `bench-${randomUUID()}` });
+  // A keep-alive node:http client posting tRPC's wire format (what @trpc/client's httpLink sends): the
+  // load generator shares this 2-core machine with the API and MariaDB, and undici's fetch costs
+  // enough CPU to skew the figure. BENCH_CLIENT=trpc uses @trpc/client instead.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const api = new URL(t.api.baseUrl);
+  const post = (token: string, body: unknown) =>
+    new Promise<unknown>((resolve, reject) => {
+      const data = JSON.stringify(body);
+      const req = http.request(
+        { agent, host: api.hostname, port: api.port, method: 'POST', path: '/trpc/bookings.create', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), authorization: `Bearer ${token}` } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString();
+            if (res.statusCode === 200) resolve(JSON.parse(text));
+            else reject(new Error(`HTTP ${res.statusCode}: ${text.slice(0, 200)}`));
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(data);
+    });
+  const appTask = (flightId: number, i: number) => () => {
+    const input = { flightId, passengers, idempotencyKey: `bench-${randomUUID()}` };
+    return process.env.BENCH_CLIENT === 'trpc'
+      ? clients[i % clients.length]!.bookings.create.mutate(input)
+      : post(users[i % users.length]!.accessToken, input);
+  };
 
   // Baseline: the same rows a booking writes, in one transaction, straight through mysql2.
   const pool = mysql.createPool({ uri: t.databaseUrl, connectionLimit: CONCURRENCY, timezone: 'Z', flags: ['-FOUND_ROWS'] });
@@ -101,6 +129,7 @@ try {
   console.log(`contended flight: ${okCount} bookings for ${seats} seats; oversell count: ${oversell} (must be 0); inventory violations: ${violations.length}`);
   if (failures.length) console.log(`unexpected failures in the uncontended runs: ${failures.length}`);
   await pool.end();
+  agent.destroy();
   process.exitCode = oversell === 0 && violations.length === 0 ? 0 : 1;
 } finally {
   await t.close();
