@@ -4,6 +4,7 @@ import type { AppDeps } from '../app.js';
 import { env } from '../env.js';
 import { AppError } from '../lib/errors.js';
 import { handleStripeEvent } from '../services/stripe-events.js';
+import { sendError } from './error-handler.js';
 
 /**
  * POST /webhooks/stripe. Mounted before express.json(): the signature is computed over the exact raw
@@ -31,7 +32,7 @@ export function stripeWebhookRouter(deps: AppDeps): Router {
     if (!isEvent(event)) throw new AppError('VALIDATION', 'Webhook body is not a Stripe event');
     const outcome = await handleStripeEvent(deps, event);
     if (outcome === 'failed') {
-      res.status(500).json({ error: { code: 'INTERNAL', message: 'Event not processed; retry later', requestId: res.getHeader('X-Request-Id') } });
+      sendError(res, 500, 'INTERNAL', 'Event not processed; Stripe will retry it');
       return;
     }
     res.status(200).json({ received: true });

@@ -12,6 +12,16 @@ import { expireStripeSession, requestStripeRefund, type StripeJobDeps } from './
  * booking for a human. Never throws: the caller's own change has already committed.
  */
 export async function runOutboxJobNow(deps: StripeJobDeps, outboxId: number): Promise<'done' | 'retry' | 'failed' | 'skipped'> {
+  try {
+    return await runJob(deps, outboxId);
+  } catch (err) {
+    // The database itself failed us: the row stays pending and the worker picks it up later.
+    logger.error({ err, outboxId }, 'could not run an outbox job; left for the worker');
+    return 'retry';
+  }
+}
+
+async function runJob(deps: StripeJobDeps, outboxId: number): Promise<'done' | 'retry' | 'failed' | 'skipped'> {
   const [job] = await deps.db.select().from(outbox).where(eq(outbox.id, outboxId));
   if (!job || job.status !== 'pending') return 'skipped';
   try {

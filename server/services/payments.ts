@@ -56,6 +56,10 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
           throw new AppError('INVALID_STATE_TRANSITION', `Only a pending_payment booking can be paid; this one is ${booking.status}`, { from: booking.status });
         }
         const t = now();
+        // A lapsed hold the expiry job has not swept yet must not be brought back to life here.
+        if (booking.holdExpiresAt && booking.holdExpiresAt <= t) {
+          throw new AppError('INVALID_STATE_TRANSITION', 'The seat hold on this booking has lapsed; please book again', { from: booking.status });
+        }
         if (booking.stripeCheckoutSessionId && booking.stripeCheckoutSessionExpiresAt && booking.stripeCheckoutSessionExpiresAt.getTime() - t.getTime() > REUSE_MIN_REMAINING_MS) {
           const [open] = await tx.select().from(payments).where(and(eq(payments.stripeCheckoutSessionId, booking.stripeCheckoutSessionId), eq(payments.status, 'open')));
           if (open) {
@@ -89,6 +93,7 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
           })
           .where(eq(bookings.id, booking.id));
         const [flight] = await tx.select().from(flights).where(eq(flights.id, booking.flightId));
+        if (flight!.departureAt <= t) throw new AppError('VALIDATION', `Flight ${flight!.flightNumber} has already departed`);
         return { booking, flight: flight!, expiresAt };
       });
       let plan = await planAttempt();

@@ -8,7 +8,6 @@ import { createUser } from '../support/users.js';
 import { createFlight, seatsAvailable } from '../support/flights.js';
 import { trpcError } from '../support/trpc-errors.js';
 import { bookings, idempotencyRequests, outbox, payments } from '../../server/db/schema/index.js';
-import { transition } from '../../server/services/booking-state.js';
 import { inventoryViolations } from '../../server/services/inventory.js';
 import { runOutboxJobNow } from '../../server/jobs/run-now.js';
 import { createCheckoutSession } from '../../server/services/payments.js';
@@ -68,24 +67,13 @@ async function afterScenario(t: TestContext) {
   if (flightIds.length) expect(await inventoryViolations(t.db, flightIds)).toEqual([]);
 }
 
-/**
- * Pays the booking's session at the fake Stripe and confirms the booking through the state machine,
- * as the checkout.session.completed webhook handler will (that handler is being written separately).
- */
+/** Pays the booking's session at the fake Stripe, which delivers its events to the app's webhook. */
 async function payAndConfirm(t: TestContext, bookingId: number, sessionId: string): Promise<string> {
-  t.fakeStripe.completeSession(sessionId);
+  const results = await t.fakeStripe.deliverAll(t.fakeStripe.completeSession(sessionId));
+  expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
   const paymentIntentId: string = t.fakeStripe.sessions.get(sessionId).payment_intent;
   expect(paymentIntentId).toMatch(/^pi_/);
-  await t.db.transaction((tx) =>
-    transition(tx, {
-      bookingId,
-      from: 'pending_payment',
-      to: 'confirmed',
-      reason: 'payment succeeded (test)',
-      actor: 'stripe:test',
-      set: { paymentStatus: 'paid', stripePaymentIntentId: paymentIntentId, holdExpiresAt: null },
-    }),
-  );
+  expect(await bookingRow(t, bookingId)).toMatchObject({ status: 'confirmed', stripePaymentIntentId: paymentIntentId });
   return paymentIntentId;
 }
 
@@ -223,6 +211,17 @@ describe('payments.createCheckoutSession', () => {
     expect(err.message).toMatch(/cancelled/);
     expect(sessionsAtStripe(t, booking.id)).toHaveLength(0);
     expect(await paymentRows(t, booking.id)).toHaveLength(0);
+  });
+
+  it('refuses a booking whose seat hold has lapsed (not yet swept by the expiry job) and opens nothing at Stripe', async () => {
+    const { client, booking } = await pendingBooking(t);
+    await t.db.update(bookings).set({ holdExpiresAt: new Date(Date.now() - 1000) }).where(eq(bookings.id, booking.id));
+    expect(await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() }))).toMatchObject({
+      appCode: 'INVALID_STATE_TRANSITION',
+      message: expect.stringMatching(/hold .* has lapsed/),
+    });
+    expect(sessionsAtStripe(t, booking.id)).toHaveLength(0);
+    expect((await bookingRow(t, booking.id)).holdExpiresAt!.getTime()).toBeLessThan(Date.now());
   });
 
   it('answers a clear retryable error when Stripe fails, writes nothing half-way, and the same key succeeds later', async () => {
