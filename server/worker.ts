@@ -3,14 +3,20 @@ import { logger } from './lib/logger.js';
 import { initSentry, flushSentry } from './lib/sentry.js';
 import { createDatabase } from './db/client.js';
 import { createQueueRedis } from './lib/redis.js';
+import { createStripe } from './lib/stripe.js';
+import { startMaintenance } from './jobs/maintenance.js';
 
 /**
  * BullMQ worker entrypoint, a separate process from the API. Job processors live in server/jobs/.
+ * Today: the outbox relay (retries of Stripe refunds and session expiries), seat-hold expiry and
+ * idempotency-key cleanup.
  */
 initSentry('worker');
 
 const database = createDatabase(env.DATABASE_URL, { connectionLimit: 10 });
 const connection = createQueueRedis(env.REDIS_URL);
+const stripe = createStripe(env.STRIPE_SECRET_KEY, env.STRIPE_API_BASE);
+const maintenance = await startMaintenance({ db: database.db, stripe, connection, prefix: `${env.REDIS_KEY_PREFIX}bull` });
 
 logger.info('worker started');
 
@@ -18,9 +24,11 @@ let shuttingDown = false;
 async function shutdown(signal: string): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;
-  logger.info({ signal }, 'worker shutting down');
+  logger.info({ signal }, 'worker shutting down: finishing the current job');
+  await maintenance.close().catch((err: unknown) => logger.error({ err }, 'error closing the queues'));
   await Promise.allSettled([database.close(), connection.quit()]);
   await flushSentry();
+  logger.info('worker stopped');
   process.exit(0);
 }
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -10,6 +10,7 @@ import { releaseBookingSeats, takeSeats } from './inventory.js';
 import { enqueueOutbox } from './outbox.js';
 import { actorName, assertOwnerOrAdmin, type Actor } from './access-control.js';
 import { runOutboxJobNow } from '../jobs/run-now.js';
+import { logger } from '../lib/logger.js';
 import type { Stripe } from '../lib/stripe.js';
 
 export interface PassengerInput {
@@ -212,6 +213,7 @@ export async function expireLapsedHolds(deps: { db: Db; stripe: Stripe }, opts: 
       await transition(tx, { bookingId: id, from: 'pending_payment', to: 'expired', reason: 'seat hold lapsed', actor: 'system:hold-expiry', set: { holdExpiresAt: null } });
       await releaseBookingSeats(tx, row);
       expired.push(id);
+      logger.info({ bookingId: id }, 'seat hold lapsed; booking expired');
       return row.stripeCheckoutSessionId
         ? enqueueOutbox(tx, 'stripe_expire_session', row.stripeCheckoutSessionId, { bookingId: id, sessionId: row.stripeCheckoutSessionId })
         : null;
