@@ -33,6 +33,9 @@ async function shutdown(signal: string): Promise<void> {
   forced.unref();
   await new Promise<void>((resolve) => {
     server.close(() => resolve());
+    // Keep-alive sockets become idle as their last response finishes: close each as soon as it does.
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    server.once('close', () => clearInterval(sweep));
     server.closeIdleConnections();
   });
   await Promise.allSettled([database.close(), redis.quit()]);

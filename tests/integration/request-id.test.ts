@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/harness.js';
 import { spawnApi, type SpawnedProcess } from '../support/spawn.js';
-import { testEnv } from '../support/test-env.js';
+import { REDIS_URL, testEnv } from '../support/test-env.js';
+import { createRedis } from '../../server/lib/redis.js';
 import { seed } from '../../server/db/seed.js';
 
 let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -10,10 +11,14 @@ let api: SpawnedProcess & { baseUrl: string };
 beforeAll(async () => {
   testDb = await createTestDatabase();
   await seed(testDb.database.db, { days: 2 });
-  api = await spawnApi({ ...testEnv(), DATABASE_URL: testDb.url, LOG_LEVEL: 'debug' });
+  api = await spawnApi({ ...testEnv(), DATABASE_URL: testDb.url, LOG_LEVEL: 'debug', REDIS_KEY_PREFIX: `test:${testDb.name}:` });
 });
 afterAll(async () => {
   await api?.stop();
+  const redis = createRedis(REDIS_URL);
+  const keys = await redis.keys(`test:${testDb.name}:*`);
+  if (keys.length) await redis.del(...keys);
+  redis.disconnect();
   await testDb.drop();
 });
 
@@ -44,5 +49,23 @@ describe('request id', () => {
 
   it('logs JSON in production mode (no pretty printing)', () => {
     expect(api.rawLines).toEqual([]);
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('on SIGTERM finishes the request in flight, closes the pools and exits 0', async () => {
+    // Registration hashes a password (tens of milliseconds): long enough to be in flight.
+    const inFlight = fetch(`${api.baseUrl}/api/mobile/v1/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: `shutdown-${Date.now()}@example.test`, password: 'a long enough password', name: 'Late Request' }),
+    });
+    await new Promise((r) => setTimeout(r, 15));
+    const exited = api.stop('SIGTERM');
+    const res = await inFlight;
+    expect(res.status).toBe(201);
+    expect(await exited).toBe(0);
+    expect(api.logs.some((l) => l.msg === 'shutdown complete')).toBe(true);
+    await expect(fetch(`${api.baseUrl}/health`)).rejects.toThrow();
   });
 });
