@@ -43,6 +43,12 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     sendError(res, 400, 'VALIDATION', 'Invalid input: ' + err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
     return;
   }
+  // Errors Express itself raises for a bad request (a malformed URI, ...) carry a 4xx status.
+  const status = (err as { status?: unknown; statusCode?: unknown })?.status ?? (err as { statusCode?: unknown })?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    sendError(res, status, status === 404 ? 'NOT_FOUND' : 'VALIDATION', 'The request could not be understood');
+    return;
+  }
   // Anything else is a bug or an outage: full detail to the log and Sentry, nothing to the client.
   logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
   captureException(err, { requestId: currentRequestId(), path: req.path });

@@ -1,10 +1,11 @@
 import { Router } from 'express';
 import { sql } from 'drizzle-orm';
 import type { AppDeps } from '../app.js';
+import { logger } from '../lib/logger.js';
 
 type Check = { status: 'ok'; latencyMs: number } | { status: 'error'; error: string; latencyMs: number };
 
-async function timed(fn: () => Promise<unknown>, timeoutMs: number): Promise<Check> {
+async function timed(name: string, fn: () => Promise<unknown>, timeoutMs: number): Promise<Check> {
   const started = performance.now();
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -16,9 +17,10 @@ async function timed(fn: () => Promise<unknown>, timeoutMs: number): Promise<Che
     ]);
     return { status: 'ok', latencyMs: Math.round(performance.now() - started) };
   } catch (err) {
-    // The check's name says what failed; the message is a short reason, never a stack.
-    const message = (err as Error).message?.split('\n')[0]?.slice(0, 200) || 'unavailable';
-    return { status: 'error', error: message, latencyMs: Math.round(performance.now() - started) };
+    // /health is public: the client learns which check failed, not hosts, users or driver messages.
+    logger.warn({ err, check: name }, 'health check failed');
+    const error = (err as Error).message?.startsWith('timed out') ? 'timeout' : 'unavailable';
+    return { status: 'error', error, latencyMs: Math.round(performance.now() - started) };
   } finally {
     clearTimeout(timer);
   }
@@ -28,8 +30,8 @@ export function healthRouter(deps: AppDeps): Router {
   const r = Router();
   r.get('/health', async (_req, res) => {
     const [database, redis] = await Promise.all([
-      timed(() => deps.db.execute(sql`SELECT 1`), 2000),
-      timed(() => deps.redis.ping(), 2000),
+      timed('database', () => deps.db.execute(sql`SELECT 1`), 2000),
+      timed('redis', () => deps.redis.ping(), 2000),
     ]);
     const checks = { database, redis };
     const ok = Object.values(checks).every((c) => c.status === 'ok');

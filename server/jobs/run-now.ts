@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { bookings, outbox } from '../db/schema/index.js';
 import { logger } from '../lib/logger.js';
 import { captureException } from '../lib/sentry.js';
@@ -21,9 +21,18 @@ export async function runOutboxJobNow(deps: StripeJobDeps, outboxId: number): Pr
   }
 }
 
+/** How long a job being run is left alone by every other runner (the inline call, other workers). */
+const LEASE_MS = 60_000;
+
 async function runJob(deps: StripeJobDeps, outboxId: number): Promise<'done' | 'retry' | 'failed' | 'skipped'> {
   const [job] = await deps.db.select().from(outbox).where(eq(outbox.id, outboxId));
   if (!job || job.status !== 'pending') return 'skipped';
+  // Lease it with a conditional UPDATE of available_at: of two runners, one gets affectedRows 1.
+  const [lease] = await deps.db
+    .update(outbox)
+    .set({ availableAt: new Date(Date.now() + LEASE_MS) })
+    .where(and(eq(outbox.id, job.id), eq(outbox.status, 'pending'), eq(outbox.availableAt, job.availableAt)));
+  if (lease.affectedRows !== 1) return 'skipped';
   try {
     switch (job.topic) {
       case 'stripe_refund':

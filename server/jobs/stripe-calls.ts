@@ -18,7 +18,9 @@ export async function requestStripeRefund(deps: StripeJobDeps, payload: OutboxPa
   await deps.stripe.refunds.create(
     {
       payment_intent: payload.paymentIntentId,
-      // Omitting `amount` refunds whatever remains, whether or not part was refunded in the dashboard.
+      // Without `amount`, whatever remains is refunded (whether or not part was refunded in the
+      // dashboard); a retry after a failed refund names that refund's own amount.
+      ...(payload.amountMinor ? { amount: payload.amountMinor } : {}),
       reason: 'requested_by_customer',
       metadata: { bookingId: String(payload.bookingId), ...(payload.reason ? { note: payload.reason.slice(0, 500) } : {}) },
     },

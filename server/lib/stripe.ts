@@ -27,7 +27,9 @@ export function isTransientStripeError(err: unknown): boolean {
   if (!(err instanceof Stripe.errors.StripeError)) return false;
   if (err instanceof Stripe.errors.StripeConnectionError || err instanceof Stripe.errors.StripeRateLimitError) return true;
   if (err instanceof Stripe.errors.StripeAPIError) return true;
-  if (err.type === 'StripeLockTimeoutError' || err.type === 'StripeIdempotencyError') return false;
+  // 409: another request with the same idempotency key is still running at Stripe; retrying is safe.
+  // (A 400 idempotency_error, the same key with other parameters, is a bug and stays permanent.)
+  if (err.statusCode === 409) return true;
   return (err.statusCode ?? 0) >= 500;
 }
 

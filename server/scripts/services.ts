@@ -3,7 +3,7 @@
  * files. Order of preference:
  *   1. DATABASE_URL / REDIS_URL (environment, then .env), or the team defaults, when they answer;
  *   2. private mariadbd/mysqld and redis-server instances with their data under .data/, on their own ports;
- *   3. `docker compose up -d mysql redis` when a Docker engine answers;
+ *   3. `docker compose up -d mysql redis` when a Docker engine answers and MYSQL_ROOT_PASSWORD is set;
  *   4. otherwise: stop, saying exactly what to install.
  * The URLs in use are written to .data/services.env for the test harness.
  * Usage: tsx server/scripts/services.ts [--quiet]
@@ -122,11 +122,12 @@ async function startPrivateRedis(): Promise<string | undefined> {
   return (await waitFor(() => redisAnswers(url), 10)) ? url : undefined;
 }
 
-function dockerCompose(): boolean {
+function dockerCompose(rootPassword: string): boolean {
   if (!which('docker')) return false;
   if (spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0) return false;
   say('starting mysql and redis with docker compose');
-  return spawnSync('docker', ['compose', 'up', '-d', '--wait', 'mysql', 'redis'], { cwd: ROOT, stdio: quiet ? 'ignore' : 'inherit' }).status === 0;
+  const env = { ...process.env, MYSQL_ROOT_PASSWORD: rootPassword };
+  return spawnSync('docker', ['compose', 'up', '-d', '--wait', 'mysql', 'redis'], { cwd: ROOT, env, stdio: quiet ? 'ignore' : 'inherit' }).status === 0;
 }
 
 export async function ensureServices(): Promise<{ databaseUrl: string; redisUrl: string }> {
@@ -142,8 +143,11 @@ export async function ensureServices(): Promise<{ databaseUrl: string; redisUrl:
     const url = await startPrivateRedis();
     if (url) [redisUrl, redisOk] = [url, true];
   }
-  if ((!dbOk || !redisOk) && dockerCompose()) {
-    if (!dbOk) [databaseUrl, dbOk] = ['mysql://root:root@127.0.0.1:3306/flight_booking', await waitFor(() => mysqlAnswers('mysql://root:root@127.0.0.1:3306/flight_booking'), 60)];
+  // docker-compose.yml requires MYSQL_ROOT_PASSWORD (no default secrets), so only with one set.
+  const rootPassword = process.env.MYSQL_ROOT_PASSWORD ?? dotenvValue('MYSQL_ROOT_PASSWORD');
+  if ((!dbOk || !redisOk) && rootPassword && dockerCompose(rootPassword)) {
+    const composeUrl = `mysql://root:${encodeURIComponent(rootPassword)}@127.0.0.1:3306/flight_booking`;
+    if (!dbOk) [databaseUrl, dbOk] = [composeUrl, await waitFor(() => mysqlAnswers(composeUrl), 60)];
     if (!redisOk) [redisUrl, redisOk] = [DEFAULT_REDIS_URL, await waitFor(() => redisAnswers(DEFAULT_REDIS_URL), 30)];
   }
   if (!dbOk || !redisOk) {
@@ -151,7 +155,7 @@ export async function ensureServices(): Promise<{ databaseUrl: string; redisUrl:
     throw new Error(
       `Could not reach or start ${missing}.\n` +
         `Install them (Debian/Ubuntu: sudo apt-get install mariadb-server redis-server; macOS: brew install mariadb redis),\n` +
-        `or install Docker and run: docker compose up -d mysql redis,\n` +
+        `or install Docker, set MYSQL_ROOT_PASSWORD in .env and run: docker compose up -d mysql redis,\n` +
         `or point DATABASE_URL / REDIS_URL in .env at servers you already run.`,
     );
   }

@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import type { DbOrTx } from '../db/types.js';
 import { bookings, bookingTransitions, flights, type BookingStatus } from '../db/schema/index.js';
 import { AppError } from '../lib/errors.js';
@@ -73,21 +73,13 @@ export async function recordCreation(tx: DbOrTx, bookingId: number, actor: strin
 
 /**
  * SELECT ... FOR UPDATE on the booking, then on its flight: the caller's transaction owns both until it
- * commits. Always booking first, then flight. Taking the flight's X lock up front matters: updating a
- * booking row makes InnoDB take a shared lock on the parent flight (foreign-key check), and two
- * transactions each holding that S lock and then asking for X to move seats deadlock.
+ * commits. Always booking first, then flight. Taking the flight's X lock up front matters: bookings'
+ * foreign key to flights is served by idx_bookings_flight_status, which contains `status`, so changing
+ * a booking's status makes InnoDB re-check that key under a shared lock on the flight; two transactions
+ * each holding that S lock and then asking for X to move seats deadlocked (seen in tests).
  */
 export async function lockBooking(tx: DbOrTx, bookingId: number) {
   const [row] = await tx.select().from(bookings).where(eq(bookings.id, bookingId)).for('update');
   if (row) await tx.select({ id: flights.id }).from(flights).where(eq(flights.id, row.flightId)).for('update');
   return row;
-}
-
-/** For tests and reconciliation: counts of transitions by target status. */
-export async function transitionCounts(tx: DbOrTx, bookingId: number) {
-  return tx
-    .select({ to: bookingTransitions.toStatus, n: sql<number>`COUNT(*)` })
-    .from(bookingTransitions)
-    .where(eq(bookingTransitions.bookingId, bookingId))
-    .groupBy(bookingTransitions.toStatus);
 }

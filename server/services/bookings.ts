@@ -71,10 +71,14 @@ export async function bookingView(db: DbOrTx, row: BookingRow): Promise<BookingV
 
 /** Loads a booking the actor may see; NOT_FOUND otherwise (whether or not it exists). */
 export async function loadBookingFor(db: DbOrTx, actor: Actor, id: number, opts: { forUpdate?: boolean } = {}): Promise<BookingRow> {
-  const row = opts.forUpdate ? await lockBooking(db, id) : (await db.select().from(bookings).where(eq(bookings.id, id)))[0];
   const notFound = `Booking ${id} not found`;
+  // Ownership first, from a plain read: nobody may lock another traveller's booking (and its flight).
+  const [seen] = await db.select().from(bookings).where(eq(bookings.id, id));
+  if (!seen) throw new AppError('NOT_FOUND', notFound);
+  await assertOwnerOrAdmin(db, actor, seen.userId, notFound);
+  if (!opts.forUpdate) return seen;
+  const row = await lockBooking(db, id);
   if (!row) throw new AppError('NOT_FOUND', notFound);
-  await assertOwnerOrAdmin(db, actor, row.userId, notFound);
   return row;
 }
 
@@ -163,6 +167,10 @@ export async function cancelBooking(deps: { db: Db; stripe: Stripe }, actor: Act
     { scope: 'bookings.cancel', principal: actorName(actor), key: input.idempotencyKey, input: { id: input.id } },
     async (tx) => {
       const row = await loadBookingFor(tx, actor, input.id, { forUpdate: true });
+      if (row.status === 'pending_payment' && row.paymentStatus === 'processing') {
+        // A delayed payment (bank debit) is under way: cancelling now would take money for nothing.
+        throw new AppError('CONFLICT', 'A payment for this booking is being processed; wait for its outcome, then cancel or request a refund');
+      }
       await transition(tx, {
         bookingId: row.id,
         from: row.status,
@@ -204,21 +212,28 @@ export async function expireLapsedHolds(deps: { db: Db; stripe: Stripe }, opts: 
     .limit(opts.limit ?? 100);
   const expired: number[] = [];
   for (const { id } of due) {
-    const jobId = await deps.db.transaction(async (tx) => {
-      const row = await lockBooking(tx, id);
-      // Re-checked under the lock: a payment may have confirmed it since the scan.
-      if (!row || row.status !== 'pending_payment' || !row.holdExpiresAt || row.holdExpiresAt >= now) return undefined;
-      // A delayed payment under way keeps its seats until Stripe says how it ended.
-      if (row.paymentStatus === 'processing') return undefined;
-      await transition(tx, { bookingId: id, from: 'pending_payment', to: 'expired', reason: 'seat hold lapsed', actor: 'system:hold-expiry', set: { holdExpiresAt: null } });
-      await releaseBookingSeats(tx, row);
+    try {
+      const result = await deps.db.transaction(async (tx) => {
+        const row = await lockBooking(tx, id);
+        // Re-checked under the lock: a payment may have confirmed it since the scan.
+        if (!row || row.status !== 'pending_payment' || !row.holdExpiresAt || row.holdExpiresAt >= now) return null;
+        // A delayed payment under way keeps its seats until Stripe says how it ended.
+        if (row.paymentStatus === 'processing') return null;
+        await transition(tx, { bookingId: id, from: 'pending_payment', to: 'expired', reason: 'seat hold lapsed', actor: 'system:hold-expiry', set: { holdExpiresAt: null } });
+        await releaseBookingSeats(tx, row);
+        const jobId = row.stripeCheckoutSessionId
+          ? await enqueueOutbox(tx, 'stripe_expire_session', row.stripeCheckoutSessionId, { bookingId: id, sessionId: row.stripeCheckoutSessionId })
+          : null;
+        return { jobId };
+      });
+      if (!result) continue;
       expired.push(id);
       logger.info({ bookingId: id }, 'seat hold lapsed; booking expired');
-      return row.stripeCheckoutSessionId
-        ? enqueueOutbox(tx, 'stripe_expire_session', row.stripeCheckoutSessionId, { bookingId: id, sessionId: row.stripeCheckoutSessionId })
-        : null;
-    });
-    if (jobId) await runOutboxJobNow(deps, jobId);
+      if (result.jobId) await runOutboxJobNow(deps, result.jobId);
+    } catch (err) {
+      // One booking's failure (a lock timeout) must not stop the batch; the next run retries it.
+      logger.warn({ err, bookingId: id }, 'could not expire a lapsed hold; will retry');
+    }
   }
   return expired;
 }

@@ -100,7 +100,9 @@ export async function withIdempotency<T>(
     if (!finished) throw new Error(`idempotent operation ${spec.scope} returned without calling finish()`);
     return { response: asStored(response), replayed: false };
   } catch (err) {
-    if (!finished) await releaseClaim(db, claim.id, claim.lockedUntil);
+    // Deletes only a claim still 'started' with our lock: if the business transaction (or its COMMIT)
+    // failed, the key becomes retryable at once; if it committed, the completed row stays.
+    await releaseClaim(db, claim.id, claim.lockedUntil);
     throw err;
   }
 }

@@ -1,4 +1,4 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../db/types.js';
 import { financialLedger, type LedgerEntryType } from '../db/schema/index.js';
 
@@ -78,12 +78,4 @@ export async function paymentIntentBalance(tx: DbOrTx, paymentIntentId: string):
   const chargedMinor = Number(row?.charged ?? 0);
   const refundedMinor = Number(row?.refunded ?? 0) - Number(row?.reversed ?? 0);
   return { chargedMinor, refundedMinor, netMinor: chargedMinor - refundedMinor };
-}
-
-export async function ledgerEntriesForBooking(tx: DbOrTx, bookingId: number, type?: LedgerEntryType) {
-  return tx
-    .select()
-    .from(financialLedger)
-    .where(and(eq(financialLedger.bookingId, bookingId), type ? eq(financialLedger.entryType, type) : undefined))
-    .orderBy(financialLedger.id);
 }

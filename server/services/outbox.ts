@@ -14,7 +14,7 @@ export type OutboxTopic = (typeof OUTBOX_TOPICS)[number];
 export interface OutboxPayloads {
   send_booking_confirmation: { bookingId: number };
   /** idempotencySuffix: set when re-requesting after a failed refund (the first key would replay it). */
-  stripe_refund: { bookingId: number; paymentIntentId: string; reason?: string; idempotencySuffix?: string };
+  stripe_refund: { bookingId: number; paymentIntentId: string; reason?: string; idempotencySuffix?: string; amountMinor?: number };
   stripe_expire_session: { bookingId: number; sessionId: string };
 }
 
@@ -37,15 +37,20 @@ export async function markOutboxDone(tx: DbOrTx, id: number): Promise<void> {
     .where(and(eq(outbox.id, id), eq(outbox.status, 'pending')));
 }
 
-/** A failed attempt: back off and leave it pending, or give up (`failed`) for errors no retry cures. */
-export async function markOutboxAttemptFailed(tx: DbOrTx, id: number, error: string, opts: { permanent?: boolean; retryInSeconds?: number } = {}): Promise<void> {
+/**
+ * A failed attempt: leave it pending with an exponential back-off (30 s doubling to at most an hour),
+ * or give up (`failed`) for errors no retry cures.
+ */
+export async function markOutboxAttemptFailed(tx: DbOrTx, id: number, error: string, opts: { permanent?: boolean } = {}): Promise<void> {
   await tx
     .update(outbox)
     .set({
       status: opts.permanent ? 'failed' : 'pending',
       attempts: sql`${outbox.attempts} + 1`,
       lastError: error.slice(0, 2000),
-      availableAt: new Date(Date.now() + (opts.retryInSeconds ?? 30) * 1000),
+      // MySQL assigns left to right and drizzle emits columns in table order, so this reads attempts
+      // AFTER its increment: the first failure (attempts = 1) waits 30 s, the next 60 s, and so on.
+      availableAt: sql`NOW(3) + INTERVAL LEAST(15 * POW(2, LEAST(${outbox.attempts}, 12)), 3600) SECOND`,
     })
     .where(and(eq(outbox.id, id), eq(outbox.status, 'pending')));
 }

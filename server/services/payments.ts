@@ -19,6 +19,8 @@ const STRIPE_MIN_SESSION_MINUTES = 30;
 const SESSION_PLANNING_SLACK_MS = 60_000;
 /** An open session closer than this to its expiry is not handed out again. */
 const REUSE_MIN_REMAINING_MS = 2 * 60_000;
+/** The longest a booking's seats may be held unpaid, however many payment pages are opened. */
+const MAX_HOLD_MS = Math.max(2 * 3600_000, (env.BOOKING_HOLD_MINUTES + 60) * 60_000);
 
 export interface CheckoutSessionView {
   sessionId: string;
@@ -28,9 +30,12 @@ export interface CheckoutSessionView {
 
 type Deps = { db: Db; stripe: Stripe };
 
-/** Stripe idempotency key for a session: the booking plus the planned expiry of this attempt. */
-export const checkoutIdempotencyKey = (bookingId: number, expiresAt: Date) =>
-  `checkout-booking-${bookingId}-${Math.floor(expiresAt.getTime() / 1000)}`;
+/**
+ * Stripe idempotency key for a session: the booking, how many sessions it had before, and the planned
+ * expiry. Concurrent callers share all three (one session); a replacement session differs in all.
+ */
+export const checkoutIdempotencyKey = (bookingId: number, attempt: number, expiresAt: Date) =>
+  `checkout-booking-${bookingId}-${attempt}-${Math.floor(expiresAt.getTime() / 1000)}`;
 
 /**
  * Opens (or returns the open) Stripe Checkout Session for a pending_payment booking.
@@ -60,6 +65,10 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
         if (booking.holdExpiresAt && booking.holdExpiresAt <= t) {
           throw new AppError('INVALID_STATE_TRANSITION', 'The seat hold on this booking has lapsed; please book again', { from: booking.status });
         }
+        // A delayed payment (bank debit) is under way: a second payment page could charge twice.
+        if (booking.paymentStatus === 'processing') {
+          throw new AppError('CONFLICT', 'A payment for this booking is already being processed; wait for its outcome');
+        }
         if (booking.stripeCheckoutSessionId && booking.stripeCheckoutSessionExpiresAt && booking.stripeCheckoutSessionExpiresAt.getTime() - t.getTime() > REUSE_MIN_REMAINING_MS) {
           const [open] = await tx.select().from(payments).where(and(eq(payments.stripeCheckoutSessionId, booking.stripeCheckoutSessionId), eq(payments.status, 'open')));
           if (open) {
@@ -84,6 +93,15 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
         if (booking.holdExpiresAt && booking.holdExpiresAt > expiresAt && booking.holdExpiresAt.getTime() - t.getTime() <= 24 * 3600_000) {
           expiresAt = new Date(Math.floor(booking.holdExpiresAt.getTime() / 1000) * 1000);
         }
+        // Each new session extends the hold; without a ceiling, opening pages again and again would
+        // keep seats off sale for ever without paying.
+        const ceiling = booking.createdAt.getTime() + MAX_HOLD_MS;
+        if (expiresAt.getTime() > ceiling) {
+          if (ceiling < minimum) throw new AppError('CONFLICT', 'The seats of this booking cannot be held any longer; please book again');
+          expiresAt = new Date(Math.floor(ceiling / 1000) * 1000);
+        }
+        // The attempt number keeps a new session's Stripe key apart from an earlier session's.
+        const [{ attempt }] = (await tx.select({ attempt: count() }).from(payments).where(eq(payments.bookingId, booking.id))) as [{ attempt: number }];
         await tx
           .update(bookings)
           .set({
@@ -94,7 +112,7 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
           .where(eq(bookings.id, booking.id));
         const [flight] = await tx.select().from(flights).where(eq(flights.id, booking.flightId));
         if (flight!.departureAt <= t) throw new AppError('VALIDATION', `Flight ${flight!.flightNumber} has already departed`);
-        return { booking, flight: flight!, expiresAt };
+        return { booking, flight: flight!, expiresAt, attempt };
       });
       let plan = await planAttempt();
       for (let round = 0; 'replace' in plan; round++) {
@@ -105,7 +123,7 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
       }
       if ('existing' in plan) return plan.existing!;
 
-      const { booking, flight, expiresAt } = plan;
+      const { booking, flight, expiresAt, attempt } = plan;
       const unitAmount = booking.totalMinor / booking.passengerCount;
       if (!Number.isInteger(unitAmount)) throw new Error(`booking ${booking.id}: total does not divide by passengers`);
       let session: Stripe.Checkout.Session;
@@ -133,7 +151,7 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
             success_url: `${env.APP_BASE_URL}/bookings/${booking.id}?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
             cancel_url: `${env.APP_BASE_URL}/bookings/${booking.id}?checkout=cancelled`,
           },
-          { idempotencyKey: checkoutIdempotencyKey(booking.id, expiresAt) },
+          { idempotencyKey: checkoutIdempotencyKey(booking.id, attempt, expiresAt) },
         );
       } catch (err) {
         if (isTransientStripeError(err)) {
@@ -252,10 +270,3 @@ export async function requestRefund(deps: Deps, actor: Actor, input: { bookingId
   if (refundJob) await runOutboxJobNow(deps, refundJob);
   return response;
 }
-
-/** How many Checkout Sessions a booking has had (for support and tests). */
-export async function checkoutAttempts(db: Db, bookingId: number): Promise<number> {
-  const [row] = await db.select({ n: count() }).from(payments).where(eq(payments.bookingId, bookingId));
-  return row?.n ?? 0;
-}
-

@@ -1,8 +1,10 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type Stripe from 'stripe';
 import type { Db, Tx } from '../db/types.js';
-import { bookings, payments, stripeEvents } from '../db/schema/index.js';
+import { bookings, flights, payments, stripeEvents } from '../db/schema/index.js';
 import { logger } from '../lib/logger.js';
+import { isTransientDbError } from '../lib/errors.js';
+import { isTransientStripeError } from '../lib/stripe.js';
 import { captureException } from '../lib/sentry.js';
 import { lockBooking, transition } from './booking-state.js';
 import { releaseBookingSeats, retakeBookingSeats } from './inventory.js';
@@ -30,25 +32,17 @@ export class PermanentEventError extends Error {
 
 export type EventOutcome = 'processed' | 'duplicate' | 'ignored' | 'flagged' | 'failed';
 
-export const HANDLED_EVENT_TYPES = [
-  'checkout.session.completed',
-  'checkout.session.async_payment_succeeded',
-  'checkout.session.async_payment_failed',
-  'checkout.session.expired',
-  'payment_intent.succeeded',
-  'payment_intent.payment_failed',
-  'charge.succeeded',
-  'charge.refunded',
-  'refund.created',
-  'refund.updated',
-] as const;
 
 interface HandlerContext {
   tx: Tx;
   event: Stripe.Event;
   actor: string;
-  stripe: Stripe;
+  /** Read from Stripe BEFORE the transaction opened (no network call ever runs inside it). */
+  prefetched: { refunds?: Stripe.Refund[] };
 }
+
+/** Retries of an unexplained failure after which the event is flagged for a human (it still gets 500). */
+const FLAG_AFTER_RETRIES = 3;
 
 type BookingRow = typeof bookings.$inferSelect;
 
@@ -66,6 +60,7 @@ export async function handleStripeEvent(deps: { db: Db; stripe: Stripe }, event:
     });
 
   try {
+    const prefetched = await prefetch(deps.stripe, event);
     const outcome = await deps.db.transaction(async (tx) => {
       const [row] = await tx
         .select({ processed: stripeEvents.processed })
@@ -74,7 +69,7 @@ export async function handleStripeEvent(deps: { db: Db; stripe: Stripe }, event:
         .for('update');
       if (!row) throw new Error(`stripe event ${event.id} vanished after insert`);
       if (row.processed) return 'duplicate' as const;
-      const handled = await dispatch({ tx, event, actor: `stripe:${event.id}`, stripe: deps.stripe });
+      const handled = await dispatch({ tx, event, actor: `stripe:${event.id}`, prefetched });
       await tx.update(stripeEvents).set({ processed: true, processedAt: new Date(), lastError: null }).where(eq(stripeEvents.id, event.id));
       return handled ? ('processed' as const) : ('ignored' as const);
     });
@@ -84,9 +79,18 @@ export async function handleStripeEvent(deps: { db: Db; stripe: Stripe }, event:
     const permanent = err instanceof PermanentEventError;
     const message = rootCauseMessage(err).slice(0, 2000);
     // Outside the rolled-back transaction, so the failure itself is never lost.
+    const [row] = await deps.db
+      .select({ retryCount: stripeEvents.retryCount })
+      .from(stripeEvents)
+      .where(eq(stripeEvents.id, event.id))
+      .catch(() => [undefined]);
+    const retries = (row?.retryCount ?? 0) + 1;
+    // An unexplained (not transient) failure keeps answering 500, since a fix deployed later can cure
+    // it while Stripe still retries; past a few retries a human is asked to look.
+    const needsAttention = permanent || (!isTransient(err) && retries >= FLAG_AFTER_RETRIES);
     await deps.db
       .update(stripeEvents)
-      .set({ retryCount: sql`${stripeEvents.retryCount} + 1`, lastError: message, ...(permanent ? { needsAttention: true } : {}) })
+      .set({ retryCount: sql`${stripeEvents.retryCount} + 1`, lastError: message, ...(needsAttention ? { needsAttention: true } : {}) })
       .where(and(eq(stripeEvents.id, event.id), eq(stripeEvents.processed, false)))
       .catch((e: unknown) => log.error({ err: e }, 'could not record the failure of a stripe event'));
     if (permanent) {
@@ -94,9 +98,17 @@ export async function handleStripeEvent(deps: { db: Db; stripe: Stripe }, event:
       captureException(err, { stripeEventId: event.id, type: event.type });
       return 'flagged';
     }
-    log.warn({ err }, 'stripe event processing failed; Stripe will retry');
+    if (isTransient(err)) log.warn({ err, retries }, 'stripe event processing failed; Stripe will retry');
+    else {
+      log.error({ err, retries }, 'stripe event processing failed unexpectedly; Stripe will retry');
+      captureException(err, { stripeEventId: event.id, type: event.type });
+    }
     return 'failed';
   }
+}
+
+function isTransient(err: unknown): boolean {
+  return isTransientDbError(err) || isTransientStripeError(err);
 }
 
 async function dispatch(ctx: HandlerContext): Promise<boolean> {
@@ -139,7 +151,7 @@ async function dispatch(ctx: HandlerContext): Promise<boolean> {
       const paymentIntentId = idOf(charge.payment_intent);
       if (!paymentIntentId) return false;
       const booking = await findBooking(ctx, { metadata: charge.metadata, paymentIntentId });
-      const refunds = charge.refunds?.data ?? (await listRefunds(ctx, charge.id));
+      const refunds = ctx.prefetched.refunds ?? charge.refunds?.data ?? [];
       for (const refund of refunds) await onRefund(ctx, booking, refund);
       await settleRefunds(ctx, booking, paymentIntentId);
       return true;
@@ -208,10 +220,18 @@ async function findBooking(
   return booking;
 }
 
-async function listRefunds(ctx: HandlerContext, chargeId: string): Promise<Stripe.Refund[]> {
-  // Newer API versions no longer embed refunds in the charge. Reading them is a GET, safe to repeat.
-  const list = await ctx.stripe.refunds.list({ charge: chargeId, limit: 100 });
-  return list.data;
+/**
+ * What a handler needs from Stripe's API, read before the transaction opens: a slow Stripe must never
+ * hold booking and flight row locks. Current API versions no longer embed refunds in a charge, so
+ * charge.refunded reads the charge's refunds (a GET, safe to repeat).
+ */
+async function prefetch(stripe: Stripe, event: Stripe.Event): Promise<HandlerContext['prefetched']> {
+  if (event.type !== 'charge.refunded') return {};
+  const charge = event.data.object as Stripe.Charge;
+  if (charge.refunds?.data && !charge.refunds.has_more) return { refunds: charge.refunds.data };
+  const refunds: Stripe.Refund[] = [];
+  for await (const refund of stripe.refunds.list({ charge: charge.id, limit: 100 })) refunds.push(refund);
+  return { refunds };
 }
 
 // ----------------------------------------------------------------------------------------- payments
@@ -296,11 +316,11 @@ async function onPaymentSucceeded(ctx: HandlerContext, booking: BookingRow, p: P
     case 'failed':
     case 'expired':
     case 'cancelled':
-      if (await retakeBookingSeats(ctx.tx, booking)) {
+      if (!(await flightDeparted(ctx, booking.flightId)) && (await retakeBookingSeats(ctx.tx, booking))) {
         await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'confirmed', reason: `late payment after ${booking.status}; seats taken again`, actor: ctx.actor, set: paid });
         await enqueueOutbox(ctx.tx, 'send_booking_confirmation', `booking:${booking.id}`, { bookingId: booking.id });
       } else {
-        await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'refund_pending', reason: `late payment after ${booking.status}; no seats left, refunding`, actor: ctx.actor, set: paid });
+        await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'refund_pending', reason: `late payment after ${booking.status}; no seats left or flight departed, refunding`, actor: ctx.actor, set: paid });
         await enqueueOutbox(ctx.tx, 'stripe_refund', `booking:${booking.id}`, { bookingId: booking.id, paymentIntentId: p.paymentIntentId, reason: 'late payment, flight full' });
       }
       return;
@@ -308,6 +328,11 @@ async function onPaymentSucceeded(ctx: HandlerContext, booking: BookingRow, p: P
       // confirmed / refund_pending / refunded: another event of a payment already handled.
       return;
   }
+}
+
+async function flightDeparted(ctx: HandlerContext, flightId: number): Promise<boolean> {
+  const [flight] = await ctx.tx.select({ departureAt: flights.departureAt }).from(flights).where(eq(flights.id, flightId));
+  return !flight || flight.departureAt <= new Date();
 }
 
 async function onSessionPaymentFailed(ctx: HandlerContext, session: Stripe.Checkout.Session) {
@@ -366,12 +391,17 @@ async function onRefund(ctx: HandlerContext, booking: BookingRow, refund: Stripe
   if (refund.status === 'failed' || refund.status === 'canceled') {
     // Book the refund first if this is the first we hear of it, so the reversal always has a partner.
     await recordLedgerEntry(ctx.tx, 'refund', entry);
-    await recordLedgerEntry(ctx.tx, 'refund_reversal', entry);
+    const reversed = await recordLedgerEntry(ctx.tx, 'refund_reversal', entry);
+    if (!reversed) return; // this failure was handled before
     await flag(ctx, booking.id, `refund ${refund.id} ${refund.status}${refund.failure_reason ? `: ${refund.failure_reason}` : ''}`);
-    if (booking.status === 'refund_pending' || booking.status === 'confirmed') {
+    // Only a refund WE asked for (its metadata names the booking) is asked for again, and for exactly
+    // its own amount. A partial refund someone made in the dashboard that failed is theirs to redo:
+    // re-requesting it without an amount would refund the whole remaining charge.
+    if (refund.metadata?.bookingId === String(booking.id)) {
       await enqueueOutbox(ctx.tx, 'stripe_refund', `booking:${booking.id}:after:${refund.id}`, {
         bookingId: booking.id,
         paymentIntentId,
+        amountMinor: refund.amount,
         reason: `retry after ${refund.status} refund ${refund.id}`,
         idempotencySuffix: refund.id,
       });
@@ -379,29 +409,31 @@ async function onRefund(ctx: HandlerContext, booking: BookingRow, refund: Stripe
   }
 }
 
-/** Moves the booking once refunds reach what was charged; a partial refund only marks it. */
+/**
+ * Moves the booking once refunds reach what was charged; a partial refund only marks it. A refunded
+ * booking whose refund later failed stays refunded (the state is final: the traveller gave the seats
+ * up); the money owed is flagged and re-requested by onRefund, and payment_status says we hold it.
+ */
 async function settleRefunds(ctx: HandlerContext, booking: BookingRow, paymentIntentId: string) {
   if (booking.stripePaymentIntentId !== paymentIntentId) return; // a duplicate payment's refund
   const balance = await paymentIntentBalance(ctx.tx, paymentIntentId);
   if (balance.chargedMinor === 0) return;
-  if (balance.refundedMinor >= balance.chargedMinor) {
-    if (booking.status === 'confirmed' || booking.status === 'refund_pending') {
-      await transition(ctx.tx, {
-        bookingId: booking.id,
-        from: booking.status,
-        to: 'refunded',
-        reason: booking.status === 'confirmed' ? 'refunded outside the app (Stripe dashboard)' : 'refund completed',
-        actor: ctx.actor,
-        set: { paymentStatus: 'refunded' },
-      });
-      await releaseBookingSeats(ctx.tx, booking);
-    } else if (booking.paymentStatus !== 'refunded') {
-      await ctx.tx.update(bookings).set({ paymentStatus: 'refunded' }).where(eq(bookings.id, booking.id));
-    }
-  } else {
-    const paymentStatus = balance.refundedMinor > 0 ? 'partially_refunded' : 'paid';
-    if (booking.paymentStatus !== paymentStatus) await ctx.tx.update(bookings).set({ paymentStatus }).where(eq(bookings.id, booking.id));
+  const fullyRefunded = balance.refundedMinor >= balance.chargedMinor;
+  if (fullyRefunded && (booking.status === 'confirmed' || booking.status === 'refund_pending')) {
+    await transition(ctx.tx, {
+      bookingId: booking.id,
+      from: booking.status,
+      to: 'refunded',
+      reason: booking.status === 'confirmed' ? 'refunded outside the app (Stripe dashboard)' : 'refund completed',
+      actor: ctx.actor,
+      set: { paymentStatus: 'refunded' },
+    });
+    await releaseBookingSeats(ctx.tx, booking);
+    return;
   }
+  // payment_status tells where the money is, whatever the booking's status.
+  const paymentStatus = fullyRefunded ? 'refunded' : balance.refundedMinor > 0 ? 'partially_refunded' : 'paid';
+  if (booking.paymentStatus !== paymentStatus) await ctx.tx.update(bookings).set({ paymentStatus }).where(eq(bookings.id, booking.id));
 }
 
 async function flag(ctx: HandlerContext, bookingId: number, reason: string) {

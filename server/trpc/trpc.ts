@@ -11,7 +11,6 @@ export interface TrpcContext {
   deps: AppDeps;
   requestId: string;
   authorization: string | undefined;
-  ip: string;
 }
 
 export function createContextFactory(deps: AppDeps) {
@@ -19,7 +18,6 @@ export function createContextFactory(deps: AppDeps) {
     deps,
     requestId: currentRequestId() ?? 'unknown',
     authorization: req.headers.authorization,
-    ip: req.ip ?? 'unknown',
   });
 }
 

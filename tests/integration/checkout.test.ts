@@ -103,7 +103,7 @@ describe('payments.createCheckoutSession', () => {
     // What the app sent, exactly as Stripe received it.
     const sent = createRequests(t, booking.id);
     expect(sent).toHaveLength(1);
-    expect(sent[0]!.idempotencyKey).toMatch(new RegExp(`^checkout-booking-${booking.id}-\\d+$`));
+    expect(sent[0]!.idempotencyKey).toMatch(new RegExp(`^checkout-booking-${booking.id}-0-\\d+$`)); // booking, attempt, planned expiry
     const items = sent[0]!.body.line_items as any[];
     expect(items).toHaveLength(1);
     expect(items[0].price_data.currency).toBe('sar');
@@ -222,6 +222,32 @@ describe('payments.createCheckoutSession', () => {
     });
     expect(sessionsAtStripe(t, booking.id)).toHaveLength(0);
     expect((await bookingRow(t, booking.id)).holdExpiresAt!.getTime()).toBeLessThan(Date.now());
+  });
+
+  it('refuses a second payment page, and a cancel, while a delayed payment is being processed', async () => {
+    const { client, booking } = await pendingBooking(t);
+    const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const [completed] = t.fakeStripe.completeSession(first.sessionId, { async: true });
+    expect((await t.fakeStripe.deliver(completed)).status).toBe(200);
+    expect((await bookingRow(t, booking.id)).paymentStatus).toBe('processing');
+    expect(await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() }))).toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringMatching(/already being processed/),
+    });
+    expect(await trpcError(client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: key() }))).toMatchObject({ code: 'CONFLICT' });
+    expect(sessionsAtStripe(t, booking.id)).toHaveLength(1);
+    expect((await bookingRow(t, booking.id)).status).toBe('pending_payment');
+  });
+
+  it('never holds seats past the ceiling however many payment pages are opened', async () => {
+    const { client, booking } = await pendingBooking(t);
+    // As if the booking had been kept alive by fresh payment pages for three hours.
+    await t.db.update(bookings).set({ createdAt: new Date(Date.now() - 3 * 3600_000) }).where(eq(bookings.id, booking.id));
+    expect(await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() }))).toMatchObject({
+      code: 'CONFLICT',
+      message: expect.stringMatching(/cannot be held any longer/),
+    });
+    expect(sessionsAtStripe(t, booking.id)).toHaveLength(0);
   });
 
   it('answers a clear retryable error when Stripe fails, writes nothing half-way, and the same key succeeds later', async () => {

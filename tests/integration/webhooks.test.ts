@@ -8,6 +8,7 @@ import { seatsAvailable } from '../support/flights.js';
 import { bookingTransitions, financialLedger, outbox, stripeEvents } from '../../server/db/schema/index.js';
 import { inventoryViolations } from '../../server/services/inventory.js';
 import { expireLapsedHolds } from '../../server/services/bookings.js';
+import { relayOutbox } from '../../server/jobs/outbox-relay.js';
 import { env } from '../../server/env.js';
 
 let t: TestContext;
@@ -265,6 +266,32 @@ describe('other payment outcomes', () => {
   });
 });
 
+describe('more late and broken cases', () => {
+  it('a late payment for a flight that has already departed is refunded, not confirmed', async () => {
+    const { booking, sessionId, flightId } = await bookAndOpenCheckout(t, { seats: 10, passengers: 1 });
+    const paid = t.fakeStripe.completeSession(sessionId);
+    expect(await expireLapsedHolds(t.deps, { now: new Date(Date.now() + 48 * 3600_000) })).toContain(booking.id);
+    await t.db.execute(sql`UPDATE flights SET departure_at = NOW(3) - INTERVAL 2 HOUR, arrival_at = NOW(3) - INTERVAL 1 HOUR WHERE id = ${flightId}`);
+    for (const e of paid) expect((await t.fakeStripe.deliver(e)).status).toBe(200);
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'refund_pending', seatsHeld: 0 });
+    expect(await t.db.select().from(outbox).where(eq(outbox.dedupeKey, `stripe_refund:booking:${booking.id}`))).toHaveLength(1);
+  });
+
+  it('an unexplained failure keeps answering 500 for Stripe to retry, and is flagged for a human after 3 tries', async () => {
+    const { sessionId } = await bookAndOpenCheckout(t);
+    const completed = t.fakeStripe.completeSession(sessionId).find((e) => e.type === 'checkout.session.completed')!;
+    await t.db.execute(sql.raw(`CREATE TRIGGER trg_test_refuse_ledger2 BEFORE INSERT ON financial_ledger FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'still broken'`));
+    try {
+      for (let i = 1; i <= 3; i++) {
+        expect((await t.fakeStripe.deliver(completed)).status).toBe(500);
+        expect(await eventRow(t, completed.id)).toMatchObject({ processed: false, retryCount: i, needsAttention: i >= 3 });
+      }
+    } finally {
+      await t.db.execute(sql.raw('DROP TRIGGER IF EXISTS trg_test_refuse_ledger2'));
+    }
+  });
+});
+
 describe('refunds in the ledger', () => {
   async function confirmedBooking() {
     const flow = await bookAndOpenCheckout(t, { seats: 10, passengers: 2, priceMinor: 50_000 });
@@ -294,7 +321,7 @@ describe('refunds in the ledger', () => {
     expect(await seatsAvailable(t.db, flightId)).toBe(10);
   });
 
-  it('a refund Stripe reports failed gets a reversing entry, flags the booking, and is requested again', async () => {
+  it('a refund we requested that Stripe reports failed gets a reversing entry, flags the booking, and is requested again for its amount', async () => {
     const { booking, client, paymentIntentId } = await confirmedBooking();
     await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: `refund-${booking.id}-x` });
     const refundId = [...t.fakeStripe.refunds.values()].find((r) => r.payment_intent === paymentIntentId)!.id;
@@ -302,12 +329,49 @@ describe('refunds in the ledger', () => {
       expect((await t.fakeStripe.deliver(e)).status).toBe(200);
     }
     expect((await bookingRow(t, booking.id)).status).toBe('refunded');
-    // Stripe later says the refund failed: the money is back with us.
+    // Stripe later says the refund failed: the money is back with us, and still owed to the traveller.
     const [failed] = t.fakeStripe.failRefund(refundId);
     expect((await t.fakeStripe.deliver(failed)).status).toBe(200);
-    const entries = await ledgerFor(t, booking.id);
-    expect(entries.map((e) => e.entryType)).toEqual(['charge', 'refund', 'refund_reversal']);
-    expect(await bookingRow(t, booking.id)).toMatchObject({ needsAttention: true });
+    expect((await t.fakeStripe.deliver(failed)).status).toBe(200); // redelivered: handled once
+    expect((await ledgerFor(t, booking.id)).map((e) => e.entryType)).toEqual(['charge', 'refund', 'refund_reversal']);
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'refunded', paymentStatus: 'paid', needsAttention: true });
+    const retries = await t.db.select().from(outbox).where(eq(outbox.dedupeKey, `stripe_refund:booking:${booking.id}:after:${refundId}`));
+    expect(retries).toHaveLength(1);
+    expect(retries[0]!.payload).toMatchObject({ amountMinor: 100_000, idempotencySuffix: refundId });
+
+    // The worker's relay asks Stripe again, for exactly that amount; its events settle the booking.
+    expect((await relayOutbox(t.deps)).done).toBeGreaterThanOrEqual(1); // other tests in this file leave due rows too
+    const second = [...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId && r.id !== refundId);
+    expect(second.map((r) => r.amount)).toEqual([100_000]);
+    for (const e of t.fakeStripe.events.filter((e) => e.data.object.id === second[0]!.id || (e.type === 'charge.refunded' && e.request?.idempotency_key?.endsWith(refundId)))) {
+      expect((await t.fakeStripe.deliver(e)).status).toBe(200);
+    }
+    expect((await ledgerFor(t, booking.id)).map((e) => e.entryType)).toEqual(['charge', 'refund', 'refund_reversal', 'refund']);
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'refunded', paymentStatus: 'refunded' });
+  });
+
+  it('a partial refund made in the dashboard that fails is flagged and reversed, never re-requested by us', async () => {
+    const { booking, paymentIntentId } = await confirmedBooking();
+    const created = t.fakeStripe.refundFromDashboard(paymentIntentId, 10_000);
+    for (const e of created) expect((await t.fakeStripe.deliver(e)).status).toBe(200);
+    const refundId = created.find((e) => e.type === 'refund.created')!.data.object.id;
+    for (const e of t.fakeStripe.failRefund(refundId)) expect((await t.fakeStripe.deliver(e)).status).toBe(200);
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'confirmed', paymentStatus: 'paid', needsAttention: true });
+    const retries = (await t.db.select().from(outbox).where(eq(outbox.topic, 'stripe_refund'))).filter((r) => r.dedupeKey.includes(`booking:${booking.id}`));
+    expect(retries).toEqual([]);
+    expect((await ledgerFor(t, booking.id)).map((e) => e.entryType)).toEqual(['charge', 'refund', 'refund_reversal']);
+  });
+
+  it('charge.refunded without embedded refunds (current API versions) reads them from Stripe before the transaction', async () => {
+    const { booking, paymentIntentId } = await confirmedBooking();
+    const events = t.fakeStripe.refundFromDashboard(paymentIntentId, 25_000);
+    const chargeRefunded = structuredClone(events.find((e) => e.type === 'charge.refunded')!);
+    delete chargeRefunded.data.object.refunds;
+    const before = t.fakeStripe.requests.length;
+    expect((await t.fakeStripe.deliver(chargeRefunded)).status).toBe(200);
+    expect(t.fakeStripe.requests.slice(before).some((r) => r.method === 'GET' && r.path === '/v1/refunds')).toBe(true);
+    expect((await ledgerFor(t, booking.id)).filter((e) => e.entryType === 'refund').map((e) => e.amountMinor)).toEqual([25_000]);
+    expect((await bookingRow(t, booking.id)).paymentStatus).toBe('partially_refunded');
   });
 });
 
