@@ -221,6 +221,21 @@ async function findBooking(
 }
 
 /**
+ * The booking of a Checkout Session event, which must be a session WE opened for that booking (a
+ * payments row records each one): metadata alone could name any booking, for instance from another
+ * environment sharing the Stripe account.
+ */
+async function findSessionBooking(ctx: HandlerContext, session: Stripe.Checkout.Session): Promise<BookingRow> {
+  const booking = await findBooking(ctx, { metadata: session.metadata, clientReferenceId: session.client_reference_id, sessionId: session.id });
+  const [ours] = await ctx.tx
+    .select({ id: payments.id })
+    .from(payments)
+    .where(and(eq(payments.bookingId, booking.id), eq(payments.stripeCheckoutSessionId, session.id)));
+  if (!ours) throw new PermanentEventError(`checkout session ${session.id} was not opened for booking ${booking.id}`);
+  return booking;
+}
+
+/**
  * What a handler needs from Stripe's API, read before the transaction opens: a slow Stripe must never
  * hold booking and flight row locks. Current API versions no longer embed refunds in a charge, so
  * charge.refunded reads the charge's refunds (a GET, safe to repeat).
@@ -244,7 +259,7 @@ interface PaymentFacts {
 }
 
 async function onSessionPaidOrPending(ctx: HandlerContext, session: Stripe.Checkout.Session) {
-  const booking = await findBooking(ctx, { metadata: session.metadata, clientReferenceId: session.client_reference_id, sessionId: session.id });
+  const booking = await findSessionBooking(ctx, session);
   const paymentIntentId = idOf(session.payment_intent);
   if (session.payment_status === 'paid' || session.payment_status === 'no_payment_required') {
     if (!paymentIntentId) throw new PermanentEventError(`paid session ${session.id} has no payment intent`);
@@ -336,7 +351,7 @@ async function flightDeparted(ctx: HandlerContext, flightId: number): Promise<bo
 }
 
 async function onSessionPaymentFailed(ctx: HandlerContext, session: Stripe.Checkout.Session) {
-  const booking = await findBooking(ctx, { metadata: session.metadata, clientReferenceId: session.client_reference_id, sessionId: session.id });
+  const booking = await findSessionBooking(ctx, session);
   await ctx.tx.update(payments).set({ status: 'failed' }).where(eq(payments.stripeCheckoutSessionId, session.id));
   if (booking.status === 'pending_payment' && booking.stripeCheckoutSessionId === session.id) await failBooking(ctx, booking, 'delayed payment failed');
 }
@@ -356,7 +371,7 @@ async function failBooking(ctx: HandlerContext, booking: BookingRow, reason: str
 }
 
 async function onSessionExpired(ctx: HandlerContext, session: Stripe.Checkout.Session) {
-  const booking = await findBooking(ctx, { metadata: session.metadata, clientReferenceId: session.client_reference_id, sessionId: session.id });
+  const booking = await findSessionBooking(ctx, session);
   await ctx.tx.update(payments).set({ status: 'expired' }).where(and(eq(payments.stripeCheckoutSessionId, session.id), inArray(payments.status, ['open', 'processing'])));
   if (booking.status === 'pending_payment' && booking.stripeCheckoutSessionId === session.id && booking.paymentStatus !== 'processing') {
     await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'expired', reason: 'checkout session expired', actor: ctx.actor, set: { holdExpiresAt: null } });

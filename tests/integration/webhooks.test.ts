@@ -183,6 +183,20 @@ describe('failures', () => {
     expect(await eventRow(t, forged.id)).toMatchObject({ processed: false, needsAttention: true, retryCount: 1, lastError: expect.stringMatching(/names no booking/) });
   });
 
+  it('a session event naming a booking the session was not opened for is flagged and confirms nothing', async () => {
+    const victim = await bookAndOpenCheckout(t);
+    const other = await bookAndOpenCheckout(t);
+    const completed = t.fakeStripe.completeSession(other.sessionId).find((e) => e.type === 'checkout.session.completed')!;
+    const crossed = structuredClone(completed);
+    crossed.id = `${completed.id}_crossed`;
+    crossed.data.object.metadata = { bookingId: String(victim.booking.id) };
+    crossed.data.object.client_reference_id = String(victim.booking.id);
+    expect((await t.fakeStripe.deliver(crossed)).status).toBe(200);
+    expect(await eventRow(t, crossed.id)).toMatchObject({ processed: false, needsAttention: true, lastError: expect.stringMatching(/was not opened for booking/) });
+    expect((await bookingRow(t, victim.booking.id)).status).toBe('pending_payment');
+    expect(await ledgerFor(t, victim.booking.id)).toHaveLength(0);
+  });
+
   it('an amount that does not match the booking is flagged, answered 200, and confirms nothing', async () => {
     const { booking, sessionId } = await bookAndOpenCheckout(t);
     const pi = t.fakeStripe.completeSession(sessionId).find((e) => e.type === 'payment_intent.succeeded')!;
