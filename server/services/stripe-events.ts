@@ -38,7 +38,7 @@ interface HandlerContext {
   event: Stripe.Event;
   actor: string;
   /** Read from Stripe BEFORE the transaction opened (no network call ever runs inside it). */
-  prefetched: { refunds?: Stripe.Refund[] };
+  prefetched: { refunds?: Stripe.Refund[]; chargeId?: string | null };
 }
 
 /** Retries of an unexplained failure after which the event is flagged for a human (it still gets 500). */
@@ -221,6 +221,23 @@ async function findBooking(
 }
 
 /**
+ * A session event names the payment intent but not the charge, and is often the first event of a
+ * payment, so the ledger entry it books would lack the charge. Best effort: one quick GET, and
+ * without an answer the entry is booked without the charge id rather than the event failing.
+ */
+async function sessionChargeId(stripe: Stripe, session: Stripe.Checkout.Session): Promise<string | null> {
+  const paymentIntentId = idOf(session.payment_intent);
+  if (!paymentIntentId || session.payment_status !== 'paid') return null;
+  try {
+    const pi = await stripe.paymentIntents.retrieve(paymentIntentId, {}, { timeout: 3000, maxNetworkRetries: 0 });
+    return idOf(pi.latest_charge);
+  } catch (err) {
+    logger.warn({ err, paymentIntentId }, 'could not read the charge of a paid session; booking it without');
+    return null;
+  }
+}
+
+/**
  * The booking of a Checkout Session event, which must be a session WE opened for that booking (a
  * payments row records each one): metadata alone could name any booking, for instance from another
  * environment sharing the Stripe account.
@@ -241,6 +258,9 @@ async function findSessionBooking(ctx: HandlerContext, session: Stripe.Checkout.
  * charge.refunded reads the charge's refunds (a GET, safe to repeat).
  */
 async function prefetch(stripe: Stripe, event: Stripe.Event): Promise<HandlerContext['prefetched']> {
+  if (event.type === 'checkout.session.completed' || event.type === 'checkout.session.async_payment_succeeded') {
+    return { chargeId: await sessionChargeId(stripe, event.data.object as Stripe.Checkout.Session) };
+  }
   if (event.type !== 'charge.refunded') return {};
   const charge = event.data.object as Stripe.Charge;
   if (charge.refunds?.data && !charge.refunds.has_more) return { refunds: charge.refunds.data };
@@ -265,7 +285,7 @@ async function onSessionPaidOrPending(ctx: HandlerContext, session: Stripe.Check
     if (!paymentIntentId) throw new PermanentEventError(`paid session ${session.id} has no payment intent`);
     await onPaymentSucceeded(ctx, booking, {
       paymentIntentId,
-      chargeId: null,
+      chargeId: ctx.prefetched.chargeId ?? null,
       amountMinor: session.amount_total ?? -1,
       currency: session.currency ?? '',
     });

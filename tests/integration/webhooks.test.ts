@@ -84,6 +84,9 @@ describe('a payment confirms its booking exactly once', () => {
     expect(row.stripePaymentIntentId).toMatch(/^pi_/);
     const ledger = await ledgerFor(t, booking.id);
     expect(ledger).toMatchObject([{ entryType: 'charge', amountMinor: 90_000, currency: 'SAR', stripePaymentIntentId: row.stripePaymentIntentId, stripeEventId: completed.id }]);
+    // The session event names no charge; the entry still links it (read from Stripe before the transaction).
+    expect(ledger[0]!.stripeChargeId).toBe(t.fakeStripe.paymentIntents.get(row.stripePaymentIntentId!).latest_charge);
+    expect(ledger[0]!.stripeChargeId).toMatch(/^ch_/);
     expect(await confirmations(booking.id)).toBe(1);
     expect(await seatsAvailable(t.db, flightId)).toBe(48);
     expect(await eventRow(t, completed.id)).toMatchObject({ processed: true, retryCount: 0 });
