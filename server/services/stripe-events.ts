@@ -32,7 +32,6 @@ export class PermanentEventError extends Error {
 
 export type EventOutcome = 'processed' | 'duplicate' | 'ignored' | 'flagged' | 'failed';
 
-
 interface HandlerContext {
   tx: Tx;
   event: Stripe.Event;
