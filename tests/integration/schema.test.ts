@@ -2,7 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { count, sql } from 'drizzle-orm';
 import { createTestDatabase } from '../support/harness.js';
 import { seed } from '../../server/db/seed.js';
-import { flights, airports } from '../../server/db/schema/index.js';
+import { flights, airports, bookings, financialLedger } from '../../server/db/schema/index.js';
+import { recordLedgerEntry } from '../../server/services/ledger.js';
+import { createUser } from '../support/users.js';
+import { createFlight } from '../support/flights.js';
 
 let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
 beforeAll(async () => {
@@ -48,8 +51,17 @@ describe('migrations', () => {
   });
 
   it('make the ledger append-only in the database itself', async () => {
-    await expect(testDb.database.db.execute(sql`UPDATE financial_ledger SET amount_minor = 1`)).resolves.toBeDefined(); // no rows: no trigger fires
-    await expect(testDb.database.db.execute(sql`DELETE FROM financial_ledger`)).resolves.toBeDefined();
+    const db = testDb.database.db;
+    const userId = await createUser(db).then((u) => u.id);
+    const flightId = await createFlight(db);
+    const [b] = await db.insert(bookings).values({ userId, flightId, passengerCount: 1, totalMinor: 45_000, currency: 'SAR', seatsHeld: 0 });
+    await recordLedgerEntry(db, 'charge', { bookingId: b.insertId, userId, amountMinor: 45_000, currency: 'sar', paymentIntentId: 'pi_append_only', eventId: 'evt_append_only' });
+    await expect(db.execute(sql`UPDATE financial_ledger SET amount_minor = 1`)).rejects.toThrow();
+    await expect(db.execute(sql`DELETE FROM financial_ledger`)).rejects.toThrow();
+    // And the movement key makes the same money impossible to book twice.
+    expect(await recordLedgerEntry(db, 'charge', { bookingId: b.insertId, userId, amountMinor: 45_000, currency: 'SAR', paymentIntentId: 'pi_append_only', eventId: 'evt_other' })).toBe(false);
+    const entries = await db.select().from(financialLedger);
+    expect(entries).toMatchObject([{ amountMinor: 45_000, currency: 'SAR', movementKey: 'charge:pi_append_only', stripeEventId: 'evt_append_only' }]);
     const [rows] = (await testDb.database.db.execute(
       sql`SELECT TRIGGER_NAME AS n FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = ${testDb.name}`,
     )) as unknown as [{ n: string }[]];
