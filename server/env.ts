@@ -95,6 +95,7 @@ const EnvSchema = z.object({
   RATE_LIMIT_LOGIN_PER_IP: rateLimitRule('RATE_LIMIT_LOGIN_PER_IP', '50/15m'),
   RATE_LIMIT_REFRESH_PER_TOKEN: rateLimitRule('RATE_LIMIT_REFRESH_PER_TOKEN', '10/15m'),
   RATE_LIMIT_REFRESH_PER_IP: rateLimitRule('RATE_LIMIT_REFRESH_PER_IP', '50/15m'),
+  RATE_LIMIT_REFRESH_PER_ACCOUNT: rateLimitRule('RATE_LIMIT_REFRESH_PER_ACCOUNT', '30/15m'),
   RATE_LIMIT_REGISTER_PER_IP: rateLimitRule('RATE_LIMIT_REGISTER_PER_IP', '20/1h'),
   /** Body size limit for JSON and webhook bodies. */
   BODY_LIMIT: z.string().default('100kb'),

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AppDeps } from '../app.js';
 import { AppError } from '../lib/errors.js';
 import { requireJson } from './error-handler.js';
-import { authenticate, getUser, login, logout, refreshSession, register } from '../services/auth.js';
+import { authenticate, getUser, login, logout, refreshSession, refreshTokenOwner, register } from '../services/auth.js';
 import { AuthRateLimiter } from '../services/rate-limit.js';
 import { primeDummyHash } from '../services/passwords.js';
 
@@ -72,6 +72,8 @@ export function mobileAuthRouter(deps: AppDeps): Router {
   r.post('/auth/refresh', async (req, res) => {
     const { refreshToken } = parseBody(RefreshTokenBody, req.body);
     await limits.beforeRefresh(clientIp(req), refreshToken);
+    const owner = await refreshTokenOwner(deps.db, refreshToken);
+    if (owner !== null) await limits.beforeRefreshOfAccount(owner);
     const tokens = await refreshSession(deps.db, refreshToken);
     await limits.refreshSucceeded(clientIp(req));
     res.json(tokens);

@@ -189,6 +189,12 @@ export async function refreshSession(db: Db, presented: string): Promise<TokenPa
   return { refreshToken: outcome.refreshToken, ...signAccessToken({ id: outcome.userId, role: outcome.role }) };
 }
 
+/** The account a refresh token belongs to (for its per-account rate limit); null when unknown. */
+export async function refreshTokenOwner(db: DbOrTx, presented: string): Promise<number | null> {
+  const [row] = await db.select({ userId: refreshTokens.userId }).from(refreshTokens).where(eq(refreshTokens.tokenHash, hashRefreshToken(presented))).limit(1);
+  return row?.userId ?? null;
+}
+
 /** Revokes the presented token's whole family. An unknown token is not an error: there is nothing to end. */
 export async function logout(db: Db, presented: string): Promise<void> {
   const tokenHash = hashRefreshToken(presented);

@@ -68,6 +68,7 @@ export interface AuthRateLimitRules {
   loginPerIp: RateLimitRule;
   refreshPerToken: RateLimitRule;
   refreshPerIp: RateLimitRule;
+  refreshPerAccount: RateLimitRule;
   registerPerIp: RateLimitRule;
 }
 
@@ -76,6 +77,7 @@ export const authRateLimitRulesFromEnv = (): AuthRateLimitRules => ({
   loginPerIp: env.RATE_LIMIT_LOGIN_PER_IP,
   refreshPerToken: env.RATE_LIMIT_REFRESH_PER_TOKEN,
   refreshPerIp: env.RATE_LIMIT_REFRESH_PER_IP,
+  refreshPerAccount: env.RATE_LIMIT_REFRESH_PER_ACCOUNT,
   registerPerIp: env.RATE_LIMIT_REGISTER_PER_IP,
 });
 
@@ -90,6 +92,7 @@ export class AuthRateLimiter {
   readonly loginPerIp: RateLimit;
   readonly refreshPerToken: RateLimit;
   readonly refreshPerIp: RateLimit;
+  readonly refreshPerAccount: RateLimit;
   readonly registerPerIp: RateLimit;
 
   constructor(redis: Redis, rules: AuthRateLimitRules = authRateLimitRulesFromEnv()) {
@@ -97,6 +100,7 @@ export class AuthRateLimiter {
     this.loginPerIp = new RateLimit(redis, 'login:ip', rules.loginPerIp);
     this.refreshPerToken = new RateLimit(redis, 'refresh:token', rules.refreshPerToken);
     this.refreshPerIp = new RateLimit(redis, 'refresh:ip', rules.refreshPerIp);
+    this.refreshPerAccount = new RateLimit(redis, 'refresh:account', rules.refreshPerAccount);
     this.registerPerIp = new RateLimit(redis, 'register:ip', rules.registerPerIp);
   }
 
@@ -117,6 +121,14 @@ export class AuthRateLimiter {
       [this.refreshPerIp, ip],
       [this.refreshPerToken, subjectKey(refreshToken)],
     ]);
+  }
+
+  /**
+   * Per account, once the token is known to belong to one: every refresh counts (devices refresh a few
+   * times an hour; a stolen family refreshed in a loop is cut off even before reuse detection sees it).
+   */
+  beforeRefreshOfAccount(userId: number): Promise<void> {
+    return enforce([[this.refreshPerAccount, String(userId)]]);
   }
 
   async refreshSucceeded(ip: string): Promise<void> {

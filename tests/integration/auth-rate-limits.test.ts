@@ -11,6 +11,7 @@ vi.hoisted(() => {
     RATE_LIMIT_LOGIN_PER_IP: '7/15m',
     RATE_LIMIT_REFRESH_PER_TOKEN: '3/15m',
     RATE_LIMIT_REFRESH_PER_IP: '5/15m',
+    RATE_LIMIT_REFRESH_PER_ACCOUNT: '8/15m',
     RATE_LIMIT_REGISTER_PER_IP: '4/1h',
   });
 });
@@ -102,6 +103,18 @@ describe('refresh', () => {
     for (let i = 0; i < 5; i++) expect((await refresh(junkToken())).status).toBe(401);
     expectLimited(await refresh(junkToken()), 900);
     expectLimited(await refresh(token), 900);
+  });
+});
+
+describe('refresh, per account', () => {
+  it('the 9th refresh of one account within the window is 429, whichever of its tokens; other accounts refresh on', async () => {
+    let token = (await login(alice.email, alice.password).expect(200)).body.refreshToken as string;
+    const second = (await login(alice.email, alice.password).expect(200)).body.refreshToken as string; // another device
+    for (let i = 0; i < 7; i++) token = (await refresh(token).expect(200)).body.refreshToken;
+    expect((await refresh(second)).status).toBe(200); // the 8th, from the other device
+    expectLimited(await refresh(token), 900);
+    const bobToken = (await login(bob.email, bob.password).expect(200)).body.refreshToken as string;
+    expect((await refresh(bobToken)).status).toBe(200);
   });
 });
 

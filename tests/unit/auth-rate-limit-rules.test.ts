@@ -9,6 +9,7 @@ describe('rate-limit configuration', () => {
     expect(env.RATE_LIMIT_LOGIN_PER_IP).toEqual({ points: 50, durationSeconds: 900 });
     expect(env.RATE_LIMIT_REFRESH_PER_TOKEN).toEqual({ points: 10, durationSeconds: 900 });
     expect(env.RATE_LIMIT_REFRESH_PER_IP).toEqual({ points: 50, durationSeconds: 900 });
+    expect(env.RATE_LIMIT_REFRESH_PER_ACCOUNT).toEqual({ points: 30, durationSeconds: 900 });
     expect(env.RATE_LIMIT_REGISTER_PER_IP).toEqual({ points: 20, durationSeconds: 3600 });
   });
 
