@@ -60,7 +60,14 @@ describe('graceful shutdown', () => {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ email: `shutdown-${Date.now()}@example.test`, password: 'a long enough password', name: 'Late Request' }),
     });
-    await new Promise((r) => setTimeout(r, 15));
+    // The handler counts the attempt in Redis before it hashes: once the counter exists, the request
+    // is inside the server, with its slow part still ahead.
+    const redis = createRedis(REDIS_URL);
+    try {
+      for (let i = 0; i < 200 && (await redis.keys(`test:${testDb.name}:rl:register*`)).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    } finally {
+      redis.disconnect();
+    }
     const exited = api.stop('SIGTERM');
     const res = await inFlight;
     expect(res.status).toBe(201);
