@@ -1,4 +1,4 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, lte } from 'drizzle-orm';
 import { bookings, outbox } from '../db/schema/index.js';
 import { logger } from '../lib/logger.js';
 import { captureException } from '../lib/sentry.js';
@@ -27,11 +27,14 @@ const LEASE_MS = 60_000;
 async function runJob(deps: StripeJobDeps, outboxId: number): Promise<'done' | 'retry' | 'failed' | 'skipped'> {
   const [job] = await deps.db.select().from(outbox).where(eq(outbox.id, outboxId));
   if (!job || job.status !== 'pending') return 'skipped';
-  // Lease it with a conditional UPDATE of available_at: of two runners, one gets affectedRows 1.
+  // Lease it with a conditional UPDATE: only a due row (available_at <= now) can be leased, and the
+  // lease moves available_at into the future, so of two runners exactly one gets affectedRows 1 and a
+  // row backing off after a failure is not run early.
+  const now = new Date();
   const [lease] = await deps.db
     .update(outbox)
-    .set({ availableAt: new Date(Date.now() + LEASE_MS) })
-    .where(and(eq(outbox.id, job.id), eq(outbox.status, 'pending'), eq(outbox.availableAt, job.availableAt)));
+    .set({ availableAt: new Date(now.getTime() + LEASE_MS) })
+    .where(and(eq(outbox.id, job.id), eq(outbox.status, 'pending'), lte(outbox.availableAt, now)));
   if (lease.affectedRows !== 1) return 'skipped';
   try {
     switch (job.topic) {

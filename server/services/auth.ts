@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { and, asc, eq, isNull } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull } from 'drizzle-orm';
 import { env } from '../env.js';
 import type { Db, DbOrTx, Tx } from '../db/types.js';
 import { refreshTokens, users, type UserRole } from '../db/schema/index.js';
@@ -191,7 +191,13 @@ export async function refreshSession(db: Db, presented: string): Promise<TokenPa
 
 /** The account a refresh token belongs to (for its per-account rate limit); null when unknown. */
 export async function refreshTokenOwner(db: DbOrTx, presented: string): Promise<number | null> {
-  const [row] = await db.select({ userId: refreshTokens.userId }).from(refreshTokens).where(eq(refreshTokens.tokenHash, hashRefreshToken(presented))).limit(1);
+  // Only a live token counts against its account: old, revoked tokens must not let anyone holding
+  // them use up the owner's refreshes.
+  const [row] = await db
+    .select({ userId: refreshTokens.userId })
+    .from(refreshTokens)
+    .where(and(eq(refreshTokens.tokenHash, hashRefreshToken(presented)), isNull(refreshTokens.revokedAt), gt(refreshTokens.absoluteExpiresAt, new Date())))
+    .limit(1);
   return row?.userId ?? null;
 }
 

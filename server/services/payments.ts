@@ -97,7 +97,7 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
         // keep seats off sale for ever without paying.
         const ceiling = booking.createdAt.getTime() + MAX_HOLD_MS;
         if (expiresAt.getTime() > ceiling) {
-          if (ceiling < minimum) throw new AppError('CONFLICT', 'The seats of this booking cannot be held any longer; please book again');
+          if (ceiling < minimum + SESSION_PLANNING_SLACK_MS) throw new AppError('CONFLICT', 'The seats of this booking cannot be held any longer; please book again');
           expiresAt = new Date(Math.floor(ceiling / 1000) * 1000);
         }
         // The attempt number keeps a new session's Stripe key apart from an earlier session's.

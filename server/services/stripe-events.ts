@@ -1,7 +1,7 @@
-import { and, eq, inArray, sql } from 'drizzle-orm';
+import { and, count, eq, inArray, like, or, sql } from 'drizzle-orm';
 import type Stripe from 'stripe';
 import type { Db, Tx } from '../db/types.js';
-import { bookings, flights, payments, stripeEvents } from '../db/schema/index.js';
+import { bookings, flights, outbox, payments, stripeEvents } from '../db/schema/index.js';
 import { logger } from '../lib/logger.js';
 import { isTransientDbError } from '../lib/errors.js';
 import { isTransientStripeError } from '../lib/stripe.js';
@@ -37,8 +37,14 @@ interface HandlerContext {
   event: Stripe.Event;
   actor: string;
   /** Read from Stripe BEFORE the transaction opened (no network call ever runs inside it). */
-  prefetched: { refunds?: Stripe.Refund[]; chargeId?: string | null };
+  prefetched: { refunds?: Stripe.Refund[]; chargeId?: string | null; sessionId?: string | null };
 }
+
+/** Stripe's own expiry of a session lands at about its expires_at, which is the booking's hold. */
+const HOLD_EXPIRY_TOLERANCE_MS = 60_000;
+
+/** Automatic re-requests of a failed refund before a human is asked to refund by hand. */
+const MAX_REFUND_RETRIES = 3;
 
 /** Retries of an unexplained failure after which the event is flagged for a human (it still gets 500). */
 const FLAG_AFTER_RETRIES = 3;
@@ -58,8 +64,16 @@ export async function handleStripeEvent(deps: { db: Db; stripe: Stripe }, event:
       payload: event as unknown as object,
     });
 
+  // Cheap early answer for a redelivery, before any call to Stripe: an event processed before is
+  // 200 whether or not Stripe can be reached right now. (The authoritative check is under the lock.)
+  const [seen] = await deps.db.select({ processed: stripeEvents.processed }).from(stripeEvents).where(eq(stripeEvents.id, event.id));
+  if (seen?.processed) {
+    log.info({ outcome: 'duplicate' }, 'stripe event handled');
+    return 'duplicate';
+  }
+
   try {
-    const prefetched = await prefetch(deps.stripe, event);
+    const prefetched = await prefetch(deps, event);
     const outcome = await deps.db.transaction(async (tx) => {
       const [row] = await tx
         .select({ processed: stripeEvents.processed })
@@ -125,8 +139,9 @@ async function dispatch(ctx: HandlerContext): Promise<boolean> {
       return true;
     case 'payment_intent.succeeded': {
       const pi = object as Stripe.PaymentIntent;
-      const booking = await findBooking(ctx, { metadata: pi.metadata, paymentIntentId: pi.id });
+      const booking = await findPaymentBooking(ctx, pi.metadata, pi.id);
       await onPaymentSucceeded(ctx, booking, {
+        sessionId: ctx.prefetched.sessionId ?? null,
         paymentIntentId: pi.id,
         chargeId: idOf(pi.latest_charge),
         amountMinor: pi.amount_received || pi.amount,
@@ -138,8 +153,14 @@ async function dispatch(ctx: HandlerContext): Promise<boolean> {
       const charge = object as Stripe.Charge;
       const paymentIntentId = idOf(charge.payment_intent);
       if (!paymentIntentId) return false; // not a Checkout payment
-      const booking = await findBooking(ctx, { metadata: charge.metadata, paymentIntentId });
-      await onPaymentSucceeded(ctx, booking, { paymentIntentId, chargeId: charge.id, amountMinor: charge.amount_captured || charge.amount, currency: charge.currency });
+      const booking = await findPaymentBooking(ctx, charge.metadata, paymentIntentId);
+      await onPaymentSucceeded(ctx, booking, {
+        sessionId: ctx.prefetched.sessionId ?? null,
+        paymentIntentId,
+        chargeId: charge.id,
+        amountMinor: charge.amount_captured || charge.amount,
+        currency: charge.currency,
+      });
       return true;
     }
     case 'payment_intent.payment_failed':
@@ -149,7 +170,7 @@ async function dispatch(ctx: HandlerContext): Promise<boolean> {
       const charge = object as Stripe.Charge;
       const paymentIntentId = idOf(charge.payment_intent);
       if (!paymentIntentId) return false;
-      const booking = await findBooking(ctx, { metadata: charge.metadata, paymentIntentId });
+      const booking = await findPaymentBooking(ctx, charge.metadata, paymentIntentId);
       const refunds = ctx.prefetched.refunds ?? charge.refunds?.data ?? [];
       for (const refund of refunds) await onRefund(ctx, booking, refund);
       await settleRefunds(ctx, booking, paymentIntentId);
@@ -160,7 +181,7 @@ async function dispatch(ctx: HandlerContext): Promise<boolean> {
       const refund = object as Stripe.Refund;
       const paymentIntentId = idOf(refund.payment_intent);
       if (!paymentIntentId) return false;
-      const booking = await findBooking(ctx, { metadata: refund.metadata, paymentIntentId });
+      const booking = await findPaymentBooking(ctx, refund.metadata, paymentIntentId);
       await onRefund(ctx, booking, refund);
       await settleRefunds(ctx, booking, paymentIntentId);
       return true;
@@ -256,21 +277,68 @@ async function findSessionBooking(ctx: HandlerContext, session: Stripe.Checkout.
  * hold booking and flight row locks. Current API versions no longer embed refunds in a charge, so
  * charge.refunded reads the charge's refunds (a GET, safe to repeat).
  */
-async function prefetch(stripe: Stripe, event: Stripe.Event): Promise<HandlerContext['prefetched']> {
+async function prefetch(deps: { db: Db; stripe: Stripe }, event: Stripe.Event): Promise<HandlerContext['prefetched']> {
+  const { stripe } = deps;
   if (event.type === 'checkout.session.completed' || event.type === 'checkout.session.async_payment_succeeded') {
     return { chargeId: await sessionChargeId(stripe, event.data.object as Stripe.Checkout.Session) };
   }
-  if (event.type !== 'charge.refunded') return {};
+  // Payment and refund events name a payment intent; if we have not recorded it yet (its session event
+  // has not arrived), ask Stripe which session created it, so the handler can check it is ours.
+  let paymentIntentId: string | null = null;
+  if (event.type === 'payment_intent.succeeded') paymentIntentId = (event.data.object as Stripe.PaymentIntent).id;
+  else if (event.type === 'charge.succeeded' || event.type === 'charge.refunded') paymentIntentId = idOf((event.data.object as Stripe.Charge).payment_intent);
+  else if (event.type === 'refund.created' || event.type === 'refund.updated') paymentIntentId = idOf((event.data.object as Stripe.Refund).payment_intent);
+  const sessionId = paymentIntentId ? await sessionOfUnknownPaymentIntent(deps, paymentIntentId) : null;
+  if (event.type !== 'charge.refunded') return { sessionId };
   const charge = event.data.object as Stripe.Charge;
-  if (charge.refunds?.data && !charge.refunds.has_more) return { refunds: charge.refunds.data };
+  if (charge.refunds?.data && !charge.refunds.has_more) return { sessionId, refunds: charge.refunds.data };
   const refunds: Stripe.Refund[] = [];
-  for await (const refund of stripe.refunds.list({ charge: charge.id, limit: 100 })) refunds.push(refund);
-  return { refunds };
+  for await (const refund of stripe.refunds.list({ charge: charge.id, limit: 100 }, STRIPE_READ_OPTIONS)) refunds.push(refund);
+  return { sessionId, refunds };
+}
+
+/** Reads made while an event waits: short, so a slow Stripe fails the delivery (and Stripe retries). */
+const STRIPE_READ_OPTIONS = { timeout: 5000, maxNetworkRetries: 1 };
+
+/**
+ * A payment intent we have not seen yet (its session event has not arrived): which Checkout Session
+ * created it, so the handler can check that session is one we opened. Null when we already know it.
+ */
+async function sessionOfUnknownPaymentIntent(deps: { db: Db; stripe: Stripe }, paymentIntentId: string): Promise<string | null> {
+  const [known] = await deps.db.select({ id: payments.id }).from(payments).where(eq(payments.stripePaymentIntentId, paymentIntentId)).limit(1);
+  if (known) return null;
+  const list = await deps.stripe.checkout.sessions.list({ payment_intent: paymentIntentId, limit: 1 }, STRIPE_READ_OPTIONS);
+  return list.data[0]?.id ?? null;
+}
+
+/**
+ * The booking of a payment-intent or charge event. metadata.bookingId alone could name any booking,
+ * so the payment intent must be one of this booking's: recorded on it or on one of its payments rows,
+ * or created by a Checkout Session we opened for it.
+ */
+async function findPaymentBooking(ctx: HandlerContext, metadata: Stripe.Metadata | null | undefined, paymentIntentId: string): Promise<BookingRow> {
+  const booking = await findBooking(ctx, { metadata, paymentIntentId });
+  if (booking.stripePaymentIntentId === paymentIntentId) return booking;
+  const [ours] = await ctx.tx
+    .select({ id: payments.id })
+    .from(payments)
+    .where(
+      and(
+        eq(payments.bookingId, booking.id),
+        ctx.prefetched.sessionId
+          ? or(eq(payments.stripePaymentIntentId, paymentIntentId), eq(payments.stripeCheckoutSessionId, ctx.prefetched.sessionId))
+          : eq(payments.stripePaymentIntentId, paymentIntentId),
+      ),
+    );
+  if (!ours) throw new PermanentEventError(`payment intent ${paymentIntentId} did not come from a session opened for booking ${booking.id}`);
+  return booking;
 }
 
 // ----------------------------------------------------------------------------------------- payments
 
 interface PaymentFacts {
+  /** The Checkout Session paid, when the event tells (session events) or Stripe told us (prefetch). */
+  sessionId: string | null;
   paymentIntentId: string;
   chargeId: string | null;
   amountMinor: number;
@@ -283,6 +351,7 @@ async function onSessionPaidOrPending(ctx: HandlerContext, session: Stripe.Check
   if (session.payment_status === 'paid' || session.payment_status === 'no_payment_required') {
     if (!paymentIntentId) throw new PermanentEventError(`paid session ${session.id} has no payment intent`);
     await onPaymentSucceeded(ctx, booking, {
+      sessionId: session.id,
       paymentIntentId,
       chargeId: ctx.prefetched.chargeId ?? null,
       amountMinor: session.amount_total ?? -1,
@@ -324,10 +393,11 @@ async function onPaymentSucceeded(ctx: HandlerContext, booking: BookingRow, p: P
     chargeId: p.chargeId,
     eventId: ctx.event.id,
   });
+  // The payments row of the session that was paid (by session when known, else by payment intent).
   await ctx.tx
     .update(payments)
     .set({ status: 'succeeded', stripePaymentIntentId: p.paymentIntentId })
-    .where(and(eq(payments.bookingId, booking.id), booking.stripeCheckoutSessionId ? eq(payments.stripeCheckoutSessionId, booking.stripeCheckoutSessionId) : sql`FALSE`));
+    .where(and(eq(payments.bookingId, booking.id), p.sessionId ? eq(payments.stripeCheckoutSessionId, p.sessionId) : eq(payments.stripePaymentIntentId, p.paymentIntentId)));
 
   if (booking.stripePaymentIntentId && booking.stripePaymentIntentId !== p.paymentIntentId && booking.status !== 'pending_payment') {
     // A second, different payment for one booking (two sessions both paid): give that money back.
@@ -341,23 +411,45 @@ async function onPaymentSucceeded(ctx: HandlerContext, booking: BookingRow, p: P
     return;
   }
 
-  const paid = { paymentStatus: 'paid' as const, stripePaymentIntentId: p.paymentIntentId, holdExpiresAt: null };
+  await applyPayment(ctx, booking, p.paymentIntentId);
+  // Refund events may have been handled before this payment's events (Stripe retries them for days):
+  // settle against the refunds already booked, with the booking as it now stands.
+  const [current] = await ctx.tx.select().from(bookings).where(eq(bookings.id, booking.id));
+  if (current) await settleRefunds(ctx, current, p.paymentIntentId);
+}
+
+async function applyPayment(ctx: HandlerContext, booking: BookingRow, paymentIntentId: string) {
+  const paid = { paymentStatus: 'paid' as const, stripePaymentIntentId: paymentIntentId, holdExpiresAt: null };
+  const refund = (reason: string) =>
+    enqueueOutbox(ctx.tx, 'stripe_refund', `booking:${booking.id}`, { bookingId: booking.id, paymentIntentId, reason });
   switch (booking.status) {
     case 'pending_payment':
+      if (await flightDeparted(ctx, booking.flightId)) {
+        // Paid after departure (a page opened just before it): nothing to confirm, the money goes back.
+        // Through the table: the hold ends (expired), then the late payment is refunded.
+        await transition(ctx.tx, { bookingId: booking.id, from: 'pending_payment', to: 'expired', reason: 'flight departed before the payment arrived', actor: ctx.actor, set: { holdExpiresAt: null } });
+        await releaseBookingSeats(ctx.tx, booking);
+        await transition(ctx.tx, { bookingId: booking.id, from: 'expired', to: 'refund_pending', reason: 'late payment, flight departed; refunding', actor: ctx.actor, set: paid });
+        await refund('late payment, flight departed');
+        return;
+      }
       await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'confirmed', reason: 'payment received', actor: ctx.actor, set: paid });
       await enqueueOutbox(ctx.tx, 'send_booking_confirmation', `booking:${booking.id}`, { bookingId: booking.id });
       return;
     case 'failed':
     case 'expired':
-    case 'cancelled':
-      if (!(await flightDeparted(ctx, booking.flightId)) && (await retakeBookingSeats(ctx.tx, booking))) {
+    case 'cancelled': {
+      const departed = await flightDeparted(ctx, booking.flightId);
+      if (!departed && (await retakeBookingSeats(ctx.tx, booking))) {
         await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'confirmed', reason: `late payment after ${booking.status}; seats taken again`, actor: ctx.actor, set: paid });
         await enqueueOutbox(ctx.tx, 'send_booking_confirmation', `booking:${booking.id}`, { bookingId: booking.id });
       } else {
-        await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'refund_pending', reason: `late payment after ${booking.status}; no seats left or flight departed, refunding`, actor: ctx.actor, set: paid });
-        await enqueueOutbox(ctx.tx, 'stripe_refund', `booking:${booking.id}`, { bookingId: booking.id, paymentIntentId: p.paymentIntentId, reason: 'late payment, flight full' });
+        const why = departed ? 'flight departed' : 'no seats left';
+        await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'refund_pending', reason: `late payment after ${booking.status}; ${why}, refunding`, actor: ctx.actor, set: paid });
+        await refund(`late payment, ${why}`);
       }
       return;
+    }
     default:
       // confirmed / refund_pending / refunded: another event of a payment already handled.
       return;
@@ -370,7 +462,8 @@ async function flightDeparted(ctx: HandlerContext, flightId: number): Promise<bo
 }
 
 async function onSessionPaymentFailed(ctx: HandlerContext, session: Stripe.Checkout.Session) {
-  const booking = await findSessionBooking(ctx, session);
+  // Changes the booking only if this session is its current one, so no ownership check is needed.
+  const booking = await findBooking(ctx, { metadata: session.metadata, clientReferenceId: session.client_reference_id, sessionId: session.id });
   await ctx.tx.update(payments).set({ status: 'failed' }).where(eq(payments.stripeCheckoutSessionId, session.id));
   if (booking.status === 'pending_payment' && booking.stripeCheckoutSessionId === session.id) await failBooking(ctx, booking, 'delayed payment failed');
 }
@@ -390,9 +483,15 @@ async function failBooking(ctx: HandlerContext, booking: BookingRow, reason: str
 }
 
 async function onSessionExpired(ctx: HandlerContext, session: Stripe.Checkout.Session) {
-  const booking = await findSessionBooking(ctx, session);
+  // Changes the booking only if this session is its current one; an orphaned session we expired
+  // ourselves (never recorded) is simply over.
+  const booking = await findBooking(ctx, { metadata: session.metadata, clientReferenceId: session.client_reference_id, sessionId: session.id });
   await ctx.tx.update(payments).set({ status: 'expired' }).where(and(eq(payments.stripeCheckoutSessionId, session.id), inArray(payments.status, ['open', 'processing'])));
-  if (booking.status === 'pending_payment' && booking.stripeCheckoutSessionId === session.id && booking.paymentStatus !== 'processing') {
+  // Expires the booking only when its hold has run out as well. A session closed early (we expire the
+  // old page before opening a replacement; a hold longer than the page) leaves the seats held until the
+  // hold lapses, and the hold-expiry job ends the booking then.
+  const holdOver = !booking.holdExpiresAt || booking.holdExpiresAt.getTime() <= Date.now() + HOLD_EXPIRY_TOLERANCE_MS;
+  if (booking.status === 'pending_payment' && booking.stripeCheckoutSessionId === session.id && booking.paymentStatus !== 'processing' && holdOver) {
     await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'expired', reason: 'checkout session expired', actor: ctx.actor, set: { holdExpiresAt: null } });
     await releaseBookingSeats(ctx.tx, booking);
   }
@@ -428,15 +527,23 @@ async function onRefund(ctx: HandlerContext, booking: BookingRow, refund: Stripe
     const reversed = await recordLedgerEntry(ctx.tx, 'refund_reversal', entry);
     if (!reversed) return; // this failure was handled before
     await flag(ctx, booking.id, `refund ${refund.id} ${refund.status}${refund.failure_reason ? `: ${refund.failure_reason}` : ''}`);
-    // Only a refund WE asked for (its metadata names the booking) is asked for again, and for exactly
-    // its own amount. A partial refund someone made in the dashboard that failed is theirs to redo:
-    // re-requesting it without an amount would refund the whole remaining charge.
-    if (refund.metadata?.bookingId === String(booking.id)) {
+    // Only a refund WE asked for (its metadata names the booking) that FAILED is asked for again, and
+    // for exactly its own amount; a refund someone canceled on purpose, or a partial refund made in the
+    // dashboard, is left to them (flagged). After three failed attempts a human takes over.
+    if (refund.status === 'failed' && refund.metadata?.bookingId === String(booking.id)) {
+      const [retries] = await ctx.tx
+        .select({ n: count() })
+        .from(outbox)
+        .where(and(eq(outbox.topic, 'stripe_refund'), like(outbox.dedupeKey, `stripe_refund:booking:${booking.id}:after:%`)));
+      if ((retries?.n ?? 0) >= MAX_REFUND_RETRIES) {
+        await flag(ctx, booking.id, `refund failed ${MAX_REFUND_RETRIES + 1} times; refund it by hand`);
+        return;
+      }
       await enqueueOutbox(ctx.tx, 'stripe_refund', `booking:${booking.id}:after:${refund.id}`, {
         bookingId: booking.id,
         paymentIntentId,
         amountMinor: refund.amount,
-        reason: `retry after ${refund.status} refund ${refund.id}`,
+        reason: `retry after failed refund ${refund.id}`,
         idempotencySuffix: refund.id,
       });
     }

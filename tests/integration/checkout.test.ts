@@ -54,6 +54,12 @@ async function outboxRow(t: TestContext, dedupeKey: string) {
   return rows[0]!;
 }
 
+/** As if the failed job's back-off had passed: the worker would pick it up now. */
+async function backOffElapsed(t: TestContext, outboxId: number): Promise<number> {
+  await t.db.update(outbox).set({ availableAt: new Date(Date.now() - 1000) }).where(eq(outbox.id, outboxId));
+  return outboxId;
+}
+
 async function idempotencyRowCount(t: TestContext, idempotencyKey: string) {
   const [row] = await t.db.select({ n: count() }).from(idempotencyRequests).where(eq(idempotencyRequests.idempotencyKey, idempotencyKey));
   return row!.n;
@@ -366,7 +372,7 @@ describe('bookings.cancel of a booking with an open Checkout Session', () => {
     expect(job.lastError).toBeTruthy();
 
     t.fakeStripe.setFault({ mode: 'none' });
-    expect(await runOutboxJobNow(t.deps, job.id)).toBe('done');
+    expect(await runOutboxJobNow(t.deps, await backOffElapsed(t, job.id))).toBe('done');
     expect(await outboxRow(t, `stripe_expire_session:${sessionId}`)).toMatchObject({ status: 'dispatched' });
     expect(t.fakeStripe.sessions.get(sessionId).status).toBe('expired');
   });
@@ -458,7 +464,7 @@ describe('payments.requestRefund', () => {
     expect(job.lastError).toBeTruthy();
 
     t.fakeStripe.setFault({ mode: 'none' });
-    expect(await runOutboxJobNow(t.deps, job.id)).toBe('done');
+    expect(await runOutboxJobNow(t.deps, await backOffElapsed(t, job.id))).toBe('done');
     expect(await runOutboxJobNow(t.deps, job.id)).toBe('skipped');
     expect(await outboxRow(t, `stripe_refund:booking:${booking.id}`)).toMatchObject({ status: 'dispatched' });
     const made = [...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId);
@@ -474,7 +480,7 @@ describe('payments.requestRefund', () => {
     await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: key() });
     const job = await outboxRow(t, `stripe_refund:booking:${booking.id}`);
     expect(job).toMatchObject({ status: 'pending', attempts: 1 });
-    expect(await runOutboxJobNow(t.deps, job.id)).toBe('done');
+    expect(await runOutboxJobNow(t.deps, await backOffElapsed(t, job.id))).toBe('done');
     expect(refundRequests(t, paymentIntentId)).toHaveLength(2);
     expect([...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId)).toHaveLength(1);
   });
@@ -549,7 +555,7 @@ describe('createCheckoutSession races', () => {
     const job = await outboxRow(t, `stripe_expire_session:${opened}`);
     expect(job).toMatchObject({ status: 'pending', attempts: 1 });
 
-    expect(await runOutboxJobNow(t.deps, job.id)).toBe('done');
+    expect(await runOutboxJobNow(t.deps, await backOffElapsed(t, job.id))).toBe('done');
     expect(t.fakeStripe.sessions.get(opened!).status).toBe('expired');
     expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'cancelled', seatsHeld: 0 });
   });

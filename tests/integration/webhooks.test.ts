@@ -3,12 +3,13 @@ import { and, count, eq, sql } from 'drizzle-orm';
 import request from 'supertest';
 import Stripe from 'stripe';
 import { startTestApp, type TestContext } from '../support/harness.js';
-import { bookAndOpenCheckout, bookingRow, eventRow, ledgerFor, shuffle } from '../support/booking-flow.js';
+import { bookAndOpenCheckout, bookingRow, eventRow, ledgerFor, newKey, shuffle } from '../support/booking-flow.js';
 import { seatsAvailable } from '../support/flights.js';
-import { bookingTransitions, financialLedger, outbox, stripeEvents } from '../../server/db/schema/index.js';
+import { bookings, bookingTransitions, financialLedger, outbox, stripeEvents } from '../../server/db/schema/index.js';
 import { inventoryViolations } from '../../server/services/inventory.js';
 import { expireLapsedHolds } from '../../server/services/bookings.js';
 import { relayOutbox } from '../../server/jobs/outbox-relay.js';
+import { runOutboxJobNow } from '../../server/jobs/run-now.js';
 import { env } from '../../server/env.js';
 
 let t: TestContext;
@@ -245,8 +246,10 @@ describe('other payment outcomes', () => {
     expect((await bookingRow(t, booking.id)).status).toBe('confirmed');
   });
 
-  it('checkout.session.expired expires the booking and releases its seats once', async () => {
+  it('checkout.session.expired at the end of the hold expires the booking and releases its seats once', async () => {
     const { booking, sessionId, flightId } = await bookAndOpenCheckout(t, { seats: 10, passengers: 2 });
+    // Stripe expires a session at its expires_at, which is the end of the booking's hold.
+    await t.db.update(bookings).set({ holdExpiresAt: new Date(Date.now() - 1000) }).where(eq(bookings.id, booking.id));
     const [expired] = t.fakeStripe.expireSessionNow(sessionId);
     expect((await t.fakeStripe.deliver(expired)).status).toBe(200);
     expect((await t.fakeStripe.deliver(expired)).status).toBe(200);
@@ -284,6 +287,15 @@ describe('other payment outcomes', () => {
 });
 
 describe('more late and broken cases', () => {
+  it('a session closed early (the hold still running) leaves the seats held until the hold lapses', async () => {
+    const { booking, sessionId, flightId } = await bookAndOpenCheckout(t, { seats: 10, passengers: 2 });
+    for (const e of t.fakeStripe.expireSessionNow(sessionId)) expect((await t.fakeStripe.deliver(e)).status).toBe(200);
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'pending_payment', seatsHeld: 2 });
+    expect(await expireLapsedHolds(t.deps, { now: new Date(Date.now() + 3 * 3600_000) })).toContain(booking.id);
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'expired', seatsHeld: 0 });
+    expect(await seatsAvailable(t.db, flightId)).toBe(10);
+  });
+
   it('a late payment for a flight that has already departed is refunded, not confirmed', async () => {
     const { booking, sessionId, flightId } = await bookAndOpenCheckout(t, { seats: 10, passengers: 1 });
     const paid = t.fakeStripe.completeSession(sessionId);
@@ -306,6 +318,89 @@ describe('more late and broken cases', () => {
     } finally {
       await t.db.execute(sql.raw('DROP TRIGGER IF EXISTS trg_test_refuse_ledger2'));
     }
+  });
+});
+
+describe('second review: payment intents, early refunds, redeliveries, leases', () => {
+  it('a payment-intent event whose payment intent did not come from a session we opened is flagged and confirms nothing', async () => {
+    const victim = await bookAndOpenCheckout(t);
+    const pi = t.fakeStripe.completeSession((await bookAndOpenCheckout(t)).sessionId).find((e) => e.type === 'payment_intent.succeeded')!;
+    const foreign = structuredClone(pi);
+    foreign.id = `${pi.id}_foreign`;
+    foreign.data.object.id = 'pi_from_another_environment';
+    foreign.data.object.metadata = { bookingId: String(victim.booking.id) };
+    foreign.data.object.amount = foreign.data.object.amount_received = victim.booking.totalMinor;
+    expect((await t.fakeStripe.deliver(foreign)).status).toBe(200);
+    expect(await eventRow(t, foreign.id)).toMatchObject({ processed: false, needsAttention: true, lastError: expect.stringMatching(/did not come from a session opened for booking/) });
+    expect((await bookingRow(t, victim.booking.id)).status).toBe('pending_payment');
+    expect(await ledgerFor(t, victim.booking.id)).toHaveLength(0);
+  });
+
+  it('a full dashboard refund handled before the payment events still ends the booking refunded', async () => {
+    const { booking, sessionId, flightId } = await bookAndOpenCheckout(t, { seats: 10, passengers: 2 });
+    const paid = t.fakeStripe.completeSession(sessionId);
+    const piId = paid.find((e) => e.type === 'payment_intent.succeeded')!.data.object.id;
+    const refunded = t.fakeStripe.refundFromDashboard(piId);
+    for (const e of refunded) expect((await t.fakeStripe.deliver(e)).status).toBe(200); // our endpoint saw these first
+    for (const e of paid) expect((await t.fakeStripe.deliver(e)).status).toBe(200);
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'refunded', paymentStatus: 'refunded', seatsHeld: 0 });
+    expect((await ledgerFor(t, booking.id)).map((e) => e.entryType).sort()).toEqual(['charge', 'refund']);
+    expect(await seatsAvailable(t.db, flightId)).toBe(10);
+  });
+
+  it('a redelivery of a processed event is 200 even while Stripe is down', async () => {
+    const { paymentIntentId } = await (async () => {
+      const f = await bookAndOpenCheckout(t);
+      await t.fakeStripe.deliverAll(t.fakeStripe.completeSession(f.sessionId));
+      return { paymentIntentId: (await bookingRow(t, f.booking.id)).stripePaymentIntentId! };
+    })();
+    const chargeRefunded = structuredClone(t.fakeStripe.refundFromDashboard(paymentIntentId, 1_000).find((e) => e.type === 'charge.refunded')!);
+    delete chargeRefunded.data.object.refunds; // makes the handler read refunds from Stripe
+    expect((await t.fakeStripe.deliver(chargeRefunded)).status).toBe(200);
+    t.fakeStripe.setFault({ mode: 'error' });
+    try {
+      expect((await t.fakeStripe.deliver(chargeRefunded)).status).toBe(200);
+    } finally {
+      t.fakeStripe.setFault({ mode: 'none' });
+    }
+  });
+
+  it('a refund we requested that keeps failing is re-requested three times, then left to a human', async () => {
+    const flow = await bookAndOpenCheckout(t, { seats: 10, passengers: 1, priceMinor: 30_000 });
+    await t.fakeStripe.deliverAll(t.fakeStripe.completeSession(flow.sessionId));
+    const piId = (await bookingRow(t, flow.booking.id)).stripePaymentIntentId!;
+    await flow.client.payments.requestRefund.mutate({ bookingId: flow.booking.id, idempotencyKey: newKey() });
+    for (let round = 0; round < 5; round++) {
+      const open = [...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === piId && r.status === 'succeeded');
+      if (open.length === 0) break;
+      for (const r of open) for (const e of t.fakeStripe.failRefund(r.id)) expect((await t.fakeStripe.deliver(e)).status).toBe(200);
+      await t.db.update(outbox).set({ availableAt: new Date(Date.now() - 1000) }).where(eq(outbox.status, 'pending'));
+      await relayOutbox(t.deps);
+    }
+    const requested = [...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === piId);
+    expect(requested).toHaveLength(4); // the first request and three retries
+    expect(await bookingRow(t, flow.booking.id)).toMatchObject({ needsAttention: true, attentionReason: expect.stringMatching(/refund failed 4 times/) });
+  });
+
+  it('an outbox job leased by one runner is skipped by another, so Stripe is asked once', async () => {
+    const flow = await bookAndOpenCheckout(t, { seats: 10, passengers: 1 });
+    await t.fakeStripe.deliverAll(t.fakeStripe.completeSession(flow.sessionId));
+    t.fakeStripe.setFault({ mode: 'error', pathPrefix: '/v1/refunds' });
+    await flow.client.payments.requestRefund.mutate({ bookingId: flow.booking.id, idempotencyKey: newKey() });
+    const [job] = await t.db.select().from(outbox).where(eq(outbox.dedupeKey, `stripe_refund:booking:${flow.booking.id}`));
+    expect(job).toMatchObject({ status: 'pending', attempts: 1 });
+    // Before its back-off has passed, nobody runs it.
+    expect(await runOutboxJobNow(t.deps, job!.id)).toBe('skipped');
+    await t.db.update(outbox).set({ availableAt: new Date(Date.now() - 1000) }).where(eq(outbox.id, job!.id));
+    t.fakeStripe.setFault({ mode: 'hang', pathPrefix: '/v1/refunds' });
+    const posts = () => t.fakeStripe.requests.filter((r) => r.method === 'POST' && r.path === '/v1/refunds' && r.body.payment_intent === (job!.payload as any).paymentIntentId).length;
+    const before = posts();
+    const first = runOutboxJobNow(t.deps, job!.id); // leases, then hangs at Stripe
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await runOutboxJobNow(t.deps, job!.id)).toBe('skipped');
+    expect(await first).toBe('retry');
+    t.fakeStripe.setFault({ mode: 'none' });
+    expect(posts() - before).toBe(1);
   });
 });
 
