@@ -21,16 +21,21 @@ const server = app.listen(env.PORT, () => {
 // Idle keep-alive sockets must not hold shutdown open; in-flight requests still finish.
 server.keepAliveTimeout = 5_000;
 
+/** Closing a pool or a connection to a server that stopped answering must not hold shutdown forever. */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  return Promise.race([p, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms).unref())]);
+}
+
 let shuttingDown = false;
 async function shutdown(signal: string): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;
   logger.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
-  const forced = setTimeout(() => {
-    logger.error('in-flight requests did not finish within 15 s; exiting');
+  // A hard deadline, kept referenced: whatever hangs (a request, a half-closed Redis socket), we exit.
+  setTimeout(() => {
+    logger.error('shutdown did not finish within 15 s; exiting');
     process.exit(1);
   }, 15_000);
-  forced.unref();
   await new Promise<void>((resolve) => {
     server.close(() => resolve());
     // Keep-alive sockets become idle as their last response finishes: close each as soon as it does.
@@ -38,7 +43,8 @@ async function shutdown(signal: string): Promise<void> {
     server.once('close', () => clearInterval(sweep));
     server.closeIdleConnections();
   });
-  await Promise.allSettled([database.close(), redis.quit()]);
+  await Promise.allSettled([withTimeout(database.close(), 5000), withTimeout(redis.quit(), 2000)]);
+  redis.disconnect();
   await flushSentry();
   logger.info('shutdown complete');
   process.exit(0);

@@ -25,8 +25,14 @@ async function shutdown(signal: string): Promise<void> {
   if (shuttingDown) return;
   shuttingDown = true;
   logger.info({ signal }, 'worker shutting down: finishing the current job');
+  // A hard deadline, kept referenced, in case a job or a connection hangs.
+  setTimeout(() => {
+    logger.error('worker shutdown did not finish within 30 s; exiting');
+    process.exit(1);
+  }, 30_000);
   await maintenance.close().catch((err: unknown) => logger.error({ err }, 'error closing the queues'));
   await Promise.allSettled([database.close(), connection.quit()]);
+  connection.disconnect();
   await flushSentry();
   logger.info('worker stopped');
   process.exit(0);

@@ -42,7 +42,9 @@ export interface SpawnedProcess {
 
 /** Starts a long-running entrypoint (the API or the worker) as its own process. */
 export function spawnEntrypoint(script: string, env: Record<string, string | undefined>, nodeArgs: string[] = []): SpawnedProcess {
-  const child = spawn(TSX, [...nodeArgs, script], { cwd: ROOT_DIR, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: stop() signals the tsx wrapper and the node process it runs together, so a
+  // test can never leave a server behind.
+  const child = spawn(TSX, [...nodeArgs, script], { cwd: ROOT_DIR, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const logs: Record<string, unknown>[] = [];
   const rawLines: string[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
@@ -87,10 +89,18 @@ export function spawnEntrypoint(script: string, env: Record<string, string | und
       });
     },
     async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const group = (sig: NodeJS.Signals) => {
+        try {
+          process.kill(-child.pid!, sig);
+        } catch {
+          // already gone
+        }
+      };
+      if (child.exitCode === null && child.signalCode === null) group(signal);
+      const timer = setTimeout(() => group('SIGKILL'), 20_000);
       const code = await exited;
       clearTimeout(timer);
+      group('SIGKILL'); // anything of the group still around
       return code;
     },
   };
@@ -99,6 +109,12 @@ export function spawnEntrypoint(script: string, env: Record<string, string | und
 /** Starts the API entrypoint on a free port and waits until it listens. */
 export async function spawnApi(env: Record<string, string | undefined>, nodeArgs: string[] = []): Promise<SpawnedProcess & { baseUrl: string }> {
   const proc = spawnEntrypoint('server/index.ts', { ...env, PORT: '0', NODE_ENV: env.NODE_ENV ?? 'production' }, nodeArgs);
-  const line = await proc.waitForLog((l) => l.msg !== undefined && String(l.msg).startsWith('API listening'));
-  return Object.assign(proc, { baseUrl: `http://127.0.0.1:${line.port as number}` });
+  try {
+    const line = await proc.waitForLog((l) => l.msg !== undefined && String(l.msg).startsWith('API listening'));
+    return Object.assign(proc, { baseUrl: `http://127.0.0.1:${line.port as number}` });
+  } catch (err) {
+    // Never leave a half-started API behind: nobody else holds a handle to stop it.
+    await proc.stop('SIGKILL');
+    throw err;
+  }
 }
