@@ -46,10 +46,12 @@ writeFileSync(ENV_FILE, envText, { mode: 0o600 });
 if (generated.length) say(`wrote .env with freshly generated development values for ${generated.join(', ')}`);
 
 process.loadEnvFile(ENV_FILE);
-const tsx = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+// `node --import tsx`, not the tsx wrapper: the wrapper SIGKILLs a child that is slow to acknowledge a
+// signal, which would turn Ctrl-C into a kill instead of a graceful shutdown.
+const nodeTsx = (script: string) => [process.execPath, ['--import', 'tsx', script]] as const;
 function run(script: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(tsx, [script], { cwd: ROOT, stdio: 'inherit', env: process.env });
+    const child = spawn(...nodeTsx(script), { cwd: ROOT, stdio: 'inherit', env: process.env });
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${script} exited with ${code}`))));
   });
 }
@@ -59,7 +61,7 @@ say('seeding');
 await run('server/scripts/seed.ts');
 
 const children: ChildProcess[] = ['server/index.ts', 'server/worker.ts'].map((script) =>
-  spawn(tsx, [script], { cwd: ROOT, stdio: 'inherit', env: process.env }),
+  spawn(...nodeTsx(script), { cwd: ROOT, stdio: 'inherit', env: process.env }),
 );
 let stopping = false;
 function stopAll(signal: NodeJS.Signals) {

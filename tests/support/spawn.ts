@@ -1,13 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { ROOT_DIR } from './test-env.js';
 
-const TSX = path.join(ROOT_DIR, 'node_modules', '.bin', 'tsx');
+/**
+ * `node --import tsx <script>`: one process, no tsx wrapper. The wrapper relays signals and SIGKILLs
+ * its child if the child does not acknowledge within ~60 ms, which a loaded machine can miss, turning
+ * a graceful SIGTERM into a kill.
+ */
+const NODE_TSX = [process.execPath, '--import', 'tsx'] as const;
 
 /** Runs an entrypoint to completion (for processes expected to exit, e.g. on bad config). */
 export function runEntrypoint(script: string, env: Record<string, string | undefined>, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(TSX, [script], { cwd: ROOT_DIR, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(NODE_TSX[0], [...NODE_TSX.slice(1), script], { cwd: ROOT_DIR, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -42,9 +46,8 @@ export interface SpawnedProcess {
 
 /** Starts a long-running entrypoint (the API or the worker) as its own process. */
 export function spawnEntrypoint(script: string, env: Record<string, string | undefined>, nodeArgs: string[] = []): SpawnedProcess {
-  // Its own process group: stop() signals the tsx wrapper and the node process it runs together, so a
-  // test can never leave a server behind.
-  const child = spawn(TSX, [...nodeArgs, script], { cwd: ROOT_DIR, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // Its own process group, so stop() can take down anything it started: a test never leaves a server behind.
+  const child = spawn(NODE_TSX[0], [...nodeArgs, ...NODE_TSX.slice(1), script], { cwd: ROOT_DIR, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const logs: Record<string, unknown>[] = [];
   const rawLines: string[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
