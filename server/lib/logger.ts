@@ -31,4 +31,3 @@ export const logger = pino({
     : {}),
 });
 
-export type Logger = typeof logger;

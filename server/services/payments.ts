@@ -6,7 +6,7 @@ import { AppError } from '../lib/errors.js';
 import { logger } from '../lib/logger.js';
 import { isTransientStripeError, stripeErrorSummary, type Stripe } from '../lib/stripe.js';
 import { withIdempotency, idempotentTransaction } from './idempotency.js';
-import { lockBooking, transition } from './booking-state.js';
+import { invalidTransition, lockBooking, transition } from './booking-state.js';
 import { releaseBookingSeats } from './inventory.js';
 import { enqueueOutbox } from './outbox.js';
 import { actorName, type Actor } from './access-control.js';
@@ -247,7 +247,7 @@ export async function requestRefund(deps: Deps, actor: Actor, input: { bookingId
       // webhook handles; a traveller may ask for the refund of a confirmed booking and nothing else.
       if (booking.status !== 'confirmed') {
         const hint = booking.status === 'pending_payment' ? 'nothing has been paid; cancel the booking instead (bookings.cancel)' : 'only a confirmed booking can be refunded';
-        throw new AppError('INVALID_STATE_TRANSITION', `A booking cannot go from ${booking.status} to refund_pending: ${hint}`, { from: booking.status, to: 'refund_pending' });
+        throw invalidTransition(booking.status, 'refund_pending', hint);
       }
       await transition(tx, {
         bookingId: booking.id,

@@ -7,6 +7,7 @@ import { startTestApp, type TestContext } from '../support/harness.js';
 import { createUser } from '../support/users.js';
 import { createFlight, seatsAvailable } from '../support/flights.js';
 import { trpcError } from '../support/trpc-errors.js';
+import { bookingRow } from '../support/booking-flow.js';
 import { bookings, idempotencyRequests, outbox, payments } from '../../server/db/schema/index.js';
 import { inventoryViolations } from '../../server/services/inventory.js';
 import { runOutboxJobNow } from '../../server/jobs/run-now.js';
@@ -34,10 +35,6 @@ async function pendingBooking(t: TestContext, opts: { passengers?: number; seats
   return { user, flightId, client, booking };
 }
 
-async function bookingRow(t: TestContext, id: number) {
-  const [row] = await t.db.select().from(bookings).where(eq(bookings.id, id));
-  return row!;
-}
 
 const paymentRows = (t: TestContext, bookingId: number) => t.db.select().from(payments).where(eq(payments.bookingId, bookingId));
 /** The sessions the fake Stripe holds for a booking (client_reference_id is the booking id). */

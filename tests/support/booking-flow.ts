@@ -3,7 +3,7 @@ import { eq } from 'drizzle-orm';
 import type { TestContext } from './harness.js';
 import { createUser } from './users.js';
 import { createFlight } from './flights.js';
-import { bookings, financialLedger, outbox, stripeEvents } from '../../server/db/schema/index.js';
+import { bookings, financialLedger, stripeEvents } from '../../server/db/schema/index.js';
 
 export const newKey = () => `k-${randomUUID()}`;
 
@@ -28,10 +28,6 @@ export async function bookingRow(t: TestContext, id: number) {
 
 export async function ledgerFor(t: TestContext, bookingId: number) {
   return t.db.select().from(financialLedger).where(eq(financialLedger.bookingId, bookingId)).orderBy(financialLedger.id);
-}
-
-export async function outboxFor(t: TestContext, topic: string) {
-  return t.db.select().from(outbox).where(eq(outbox.topic, topic));
 }
 
 export async function eventRow(t: TestContext, id: string) {
