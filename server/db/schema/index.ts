@@ -10,3 +10,4 @@ export * from './financial-ledger.js';
 export * from './stripe-events.js';
 export * from './idempotency-requests.js';
 export * from './outbox.js';
+export * from './email-deliveries.js';
