@@ -83,6 +83,7 @@ const EnvSchema = z.object({
   /** Points the Stripe SDK at a Stripe-compatible server (tests, stripe-mock). Unset in production. */
   STRIPE_API_BASE: z.url().optional(),
   SENTRY_DSN: z.url().optional(),
+  /** Confirmation e-mails go here; unset outside production they are written as .eml files under .data/mail/. */
   SMTP_URL: z.string().optional(),
   MAIL_FROM: z.string().default('Flights <no-reply@flights.local>'),
   APP_BASE_URL: z.url().default('http://localhost:3000'),
@@ -115,6 +116,10 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   }
   if (result.data.NODE_ENV === 'production' && result.data.STRIPE_API_BASE) {
     throw new Error('Invalid configuration, refusing to start:\n  - STRIPE_API_BASE: must not be set in production');
+  }
+  if (result.data.NODE_ENV === 'production' && !result.data.SMTP_URL) {
+    // Without it, confirmation e-mails would go to .eml files on the server's disk and no traveller would get one.
+    throw new Error('Invalid configuration, refusing to start:\n  - SMTP_URL: SMTP_URL is required in production (e.g. smtp://user:pass@smtp.example.com:587)');
   }
   return result.data;
 }
