@@ -81,7 +81,7 @@ function facts(input: ConfirmationInput, lang: Lang): Facts {
   };
 }
 
-const whenText = (t: LocalTime) => `${t.local} (${t.zone}, ${t.offset})`;
+const whenText = (t: LocalTime, lang: Lang) => `${t.local} (${t.zone}${lang === 'ar' ? '،' : ','} ${t.offset})`;
 
 /**
  * The booking confirmation: subject plus a text and an HTML alternative, each holding the English part
@@ -113,8 +113,8 @@ function textPart(lang: Lang, f: Facts, recipientName: string): string {
     `${l.reference}: ${f.reference}`,
     `${l.flight}: ${f.flight}`,
     `${l.route}: ${f.route}`,
-    `${l.departure}: ${whenText(f.departure)}`,
-    `${l.arrival}: ${whenText(f.arrival)}`,
+    `${l.departure}: ${whenText(f.departure, lang)}`,
+    `${l.arrival}: ${whenText(f.arrival, lang)}`,
     `${l.passengers}:`,
     ...f.passengers.map((name, i) => `  ${i + 1}. ${name}`),
     `${l.total}: ${f.total}`,
