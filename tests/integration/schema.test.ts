@@ -34,7 +34,7 @@ describe('migrations', () => {
     const tables = rows.map((r) => r.t).sort();
     expect(tables).toEqual(
       [
-        '__drizzle_migrations', 'airports', 'booking_passengers', 'booking_transitions', 'bookings', 'financial_ledger',
+        '__drizzle_migrations', 'airports', 'booking_passengers', 'booking_transitions', 'bookings', 'email_deliveries', 'financial_ledger',
         'flights', 'idempotency_requests', 'outbox', 'payments', 'refresh_tokens', 'stripe_events', 'users',
       ].sort(),
     );
