@@ -82,7 +82,13 @@ export async function sendBookingConfirmation(deps: EmailDeps, input: { bookingI
     logger.error({ ...log, err }, 'Booking confirmation refused by the SMTP server; not retried');
     return { outcome: 'failed', error };
   }
-  await markDeliverySent(db, delivery.id, { response, now: deps.clock.now() });
+  try {
+    await markDeliverySent(db, delivery.id, { response, now: deps.clock.now() });
+  } catch (err) {
+    // The one window for a duplicate: said so, so a second copy in someone's inbox is explained.
+    logger.error({ ...log, response, err }, 'Booking confirmation sent but not recorded; a retry after the lease resends it with the same Message-ID');
+    throw err;
+  }
   logger.info({ ...log, response }, 'Booking confirmation sent');
   return { outcome: 'sent', messageId: delivery.messageId, attempt: delivery.attempts };
 }
