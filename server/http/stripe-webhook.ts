@@ -3,7 +3,7 @@ import type Stripe from 'stripe';
 import type { AppDeps } from '../app.js';
 import { env } from '../env.js';
 import { AppError } from '../lib/errors.js';
-import { handleStripeEvent } from '../services/stripe-events.js';
+import { handleStripeEvent } from '../services/stripe-events/index.js';
 import { sendError } from './error-handler.js';
 
 /**

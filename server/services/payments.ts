@@ -11,16 +11,8 @@ import { releaseBookingSeats } from './inventory.js';
 import { enqueueOutbox } from './outbox.js';
 import { actorName, type Actor } from './access-control.js';
 import { bookingView, loadBookingFor, type BookingView } from './bookings.js';
+import { planCheckout } from './checkout-plan.js';
 import { runOutboxJobNow } from '../jobs/run-now.js';
-
-/** Stripe refuses Checkout Sessions that expire sooner than 30 minutes after creation. */
-const STRIPE_MIN_SESSION_MINUTES = 30;
-/** Head room for the time between planning the session and Stripe receiving the request. */
-const SESSION_PLANNING_SLACK_MS = 60_000;
-/** An open session closer than this to its expiry is not handed out again. */
-const REUSE_MIN_REMAINING_MS = 2 * 60_000;
-/** The longest a booking's seats may be held unpaid, however many payment pages are opened. */
-const MAX_HOLD_MS = Math.max(2 * 3600_000, (env.BOOKING_HOLD_MINUTES + 60) * 60_000);
 
 export interface CheckoutSessionView {
   sessionId: string;
@@ -57,59 +49,24 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
       let closed: string | null = null;
       const planAttempt = () => deps.db.transaction(async (tx) => {
         const booking = await loadBookingFor(tx, actor, input.bookingId, { forUpdate: true });
-        if (booking.status !== 'pending_payment') {
-          throw new AppError('INVALID_STATE_TRANSITION', `Only a pending_payment booking can be paid; this one is ${booking.status}`, { from: booking.status });
-        }
+        const [open] = booking.stripeCheckoutSessionId
+          ? await tx.select().from(payments).where(and(eq(payments.stripeCheckoutSessionId, booking.stripeCheckoutSessionId), eq(payments.status, 'open')))
+          : [];
         const t = now();
-        // A lapsed hold the expiry job has not swept yet must not be brought back to life here.
-        if (booking.holdExpiresAt && booking.holdExpiresAt <= t) {
-          throw new AppError('INVALID_STATE_TRANSITION', 'The seat hold on this booking has lapsed; please book again', { from: booking.status });
+        const plan = planCheckout({ booking, sessionOpen: !!open, closedSessionId: closed, now: t, bookingHoldMinutes: env.BOOKING_HOLD_MINUTES });
+        if (plan.kind === 'reuse') {
+          const existing = { sessionId: open!.stripeCheckoutSessionId, url: open!.checkoutUrl, expiresAt: open!.expiresAt.toISOString() };
+          await finish(tx, existing);
+          return { existing };
         }
-        // A delayed payment (bank debit) is under way: a second payment page could charge twice.
-        if (booking.paymentStatus === 'processing') {
-          throw new AppError('CONFLICT', 'A payment for this booking is already being processed; wait for its outcome');
-        }
-        if (booking.stripeCheckoutSessionId && booking.stripeCheckoutSessionExpiresAt && booking.stripeCheckoutSessionExpiresAt.getTime() - t.getTime() > REUSE_MIN_REMAINING_MS) {
-          const [open] = await tx.select().from(payments).where(and(eq(payments.stripeCheckoutSessionId, booking.stripeCheckoutSessionId), eq(payments.status, 'open')));
-          if (open) {
-            const existing = { sessionId: open.stripeCheckoutSessionId, url: open.checkoutUrl, expiresAt: open.expiresAt.toISOString() };
-            await finish(tx, existing);
-            return { existing };
-          }
-        }
-        if (booking.stripeCheckoutSessionId && booking.stripeCheckoutSessionId !== closed) {
-          // Still open but too close to its expiry to hand out: it is replaced, and closed at Stripe
-          // first, or a traveller with the old page still open could pay both.
-          const [open] = await tx.select({ id: payments.id }).from(payments).where(and(eq(payments.stripeCheckoutSessionId, booking.stripeCheckoutSessionId), eq(payments.status, 'open')));
-          if (open) return { replace: booking.stripeCheckoutSessionId };
-        }
+        if (plan.kind === 'replace') return { replace: plan.sessionId };
         if (closed) {
           await tx.update(payments).set({ status: 'expired' }).where(and(eq(payments.stripeCheckoutSessionId, closed), eq(payments.status, 'open')));
         }
-        // Reuse a plan another caller made moments ago (same Stripe key: same session), else plan anew.
-        const minimum = t.getTime() + STRIPE_MIN_SESSION_MINUTES * 60_000 + 5_000;
-        const planned = booking.stripeCheckoutSessionId === null ? booking.stripeCheckoutSessionExpiresAt : null;
-        let expiresAt = planned && planned.getTime() >= minimum ? planned : new Date(Math.ceil((minimum + SESSION_PLANNING_SLACK_MS) / 1000) * 1000);
-        if (booking.holdExpiresAt && booking.holdExpiresAt > expiresAt && booking.holdExpiresAt.getTime() - t.getTime() <= 24 * 3600_000) {
-          expiresAt = new Date(Math.floor(booking.holdExpiresAt.getTime() / 1000) * 1000);
-        }
-        // Each new session extends the hold; without a ceiling, opening pages again and again would
-        // keep seats off sale for ever without paying.
-        const ceiling = booking.createdAt.getTime() + MAX_HOLD_MS;
-        if (expiresAt.getTime() > ceiling) {
-          if (ceiling < minimum + SESSION_PLANNING_SLACK_MS) throw new AppError('CONFLICT', 'The seats of this booking cannot be held any longer; please book again');
-          expiresAt = new Date(Math.floor(ceiling / 1000) * 1000);
-        }
+        const { expiresAt, holdExpiresAt } = plan;
         // The attempt number keeps a new session's Stripe key apart from an earlier session's.
         const [{ attempt }] = (await tx.select({ attempt: count() }).from(payments).where(eq(payments.bookingId, booking.id))) as [{ attempt: number }];
-        await tx
-          .update(bookings)
-          .set({
-            stripeCheckoutSessionId: null,
-            stripeCheckoutSessionExpiresAt: expiresAt,
-            holdExpiresAt: booking.holdExpiresAt && booking.holdExpiresAt > expiresAt ? booking.holdExpiresAt : expiresAt,
-          })
-          .where(eq(bookings.id, booking.id));
+        await tx.update(bookings).set({ stripeCheckoutSessionId: null, stripeCheckoutSessionExpiresAt: expiresAt, holdExpiresAt }).where(eq(bookings.id, booking.id));
         const [flight] = await tx.select().from(flights).where(eq(flights.id, booking.flightId));
         if (flight!.departureAt <= t) throw new AppError('VALIDATION', `Flight ${flight!.flightNumber} has already departed`);
         return { booking, flight: flight!, expiresAt, attempt };
@@ -123,44 +80,8 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
       }
       if ('existing' in plan) return plan.existing!;
 
-      const { booking, flight, expiresAt, attempt } = plan;
-      const unitAmount = booking.totalMinor / booking.passengerCount;
-      if (!Number.isInteger(unitAmount)) throw new Error(`booking ${booking.id}: total does not divide by passengers`);
-      let session: Stripe.Checkout.Session;
-      try {
-        session = await deps.stripe.checkout.sessions.create(
-          {
-            mode: 'payment',
-            line_items: [
-              {
-                quantity: booking.passengerCount,
-                price_data: {
-                  currency: booking.currency.toLowerCase(),
-                  unit_amount: unitAmount,
-                  product_data: {
-                    name: `Flight ${flight.flightNumber} ${flight.origin} to ${flight.destination}`,
-                    description: `Departs ${flight.departureAt.toISOString().replace('T', ' ').slice(0, 16)} UTC, one seat per passenger`,
-                  },
-                },
-              },
-            ],
-            client_reference_id: String(booking.id),
-            metadata: { bookingId: String(booking.id) },
-            payment_intent_data: { metadata: { bookingId: String(booking.id) } },
-            expires_at: Math.floor(expiresAt.getTime() / 1000),
-            success_url: `${env.APP_BASE_URL}/bookings/${booking.id}?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
-            cancel_url: `${env.APP_BASE_URL}/bookings/${booking.id}?checkout=cancelled`,
-          },
-          { idempotencyKey: checkoutIdempotencyKey(booking.id, attempt, expiresAt) },
-        );
-      } catch (err) {
-        if (isTransientStripeError(err)) {
-          logger.warn({ err, bookingId: booking.id }, 'Stripe unavailable while creating a Checkout Session');
-          throw new AppError('PAYMENT_PROVIDER_UNAVAILABLE', 'The payment provider is not reachable right now; retry shortly', undefined, 5);
-        }
-        logger.error({ err, bookingId: booking.id }, 'Stripe refused to create a Checkout Session');
-        throw new Error(`Stripe refused the Checkout Session: ${stripeErrorSummary(err)}`);
-      }
+      const { booking } = plan;
+      const session = await openStripeSession(deps, plan);
       if (!session.url || !session.expires_at) throw new Error(`Stripe returned session ${session.id} without url or expires_at`);
 
       const view: CheckoutSessionView = { sessionId: session.id, url: session.url, expiresAt: new Date(session.expires_at * 1000).toISOString() };
@@ -201,6 +122,48 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
     },
   );
   return response;
+}
+
+type SessionPlan = { booking: typeof bookings.$inferSelect; flight: typeof flights.$inferSelect; expiresAt: Date; attempt: number };
+
+/** Step 2: the Checkout Session at Stripe, keyed so that concurrent or retried calls get the same one. */
+async function openStripeSession(deps: Deps, { booking, flight, expiresAt, attempt }: SessionPlan): Promise<Stripe.Checkout.Session> {
+  const unitAmount = booking.totalMinor / booking.passengerCount;
+  if (!Number.isInteger(unitAmount)) throw new Error(`booking ${booking.id}: total does not divide by passengers`);
+  try {
+    return await deps.stripe.checkout.sessions.create(
+      {
+        mode: 'payment',
+        line_items: [
+          {
+            quantity: booking.passengerCount,
+            price_data: {
+              currency: booking.currency.toLowerCase(),
+              unit_amount: unitAmount,
+              product_data: {
+                name: `Flight ${flight.flightNumber} ${flight.origin} to ${flight.destination}`,
+                description: `Departs ${flight.departureAt.toISOString().replace('T', ' ').slice(0, 16)} UTC, one seat per passenger`,
+              },
+            },
+          },
+        ],
+        client_reference_id: String(booking.id),
+        metadata: { bookingId: String(booking.id) },
+        payment_intent_data: { metadata: { bookingId: String(booking.id) } },
+        expires_at: Math.floor(expiresAt.getTime() / 1000),
+        success_url: `${env.APP_BASE_URL}/bookings/${booking.id}?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
+        cancel_url: `${env.APP_BASE_URL}/bookings/${booking.id}?checkout=cancelled`,
+      },
+      { idempotencyKey: checkoutIdempotencyKey(booking.id, attempt, expiresAt) },
+    );
+  } catch (err) {
+    if (isTransientStripeError(err)) {
+      logger.warn({ err, bookingId: booking.id }, 'Stripe unavailable while creating a Checkout Session');
+      throw new AppError('PAYMENT_PROVIDER_UNAVAILABLE', 'The payment provider is not reachable right now; retry shortly', undefined, 5);
+    }
+    logger.error({ err, bookingId: booking.id }, 'Stripe refused to create a Checkout Session');
+    throw new Error(`Stripe refused the Checkout Session: ${stripeErrorSummary(err)}`);
+  }
 }
 
 /**
