@@ -1,9 +1,6 @@
 import express from 'express';
 import { createExpressMiddleware } from '@trpc/server/adapters/express';
-import type { Db } from './db/types.js';
-import type { Redis } from './lib/redis.js';
-import type { Stripe } from './lib/stripe.js';
-import { env } from './env.js';
+import type { Deps } from './deps.js';
 import { logger } from './lib/logger.js';
 import { captureException } from './lib/sentry.js';
 import { isAppError } from './lib/errors.js';
@@ -16,17 +13,14 @@ import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { appRouter } from './trpc/router.js';
 import { createContextFactory } from './trpc/trpc.js';
 
-/** Everything a request handler may touch; built by index.ts, or by a test with its own database. */
-export interface AppDeps {
-  db: Db;
-  redis: Redis;
-  stripe: Stripe;
-}
-
-export function createApp(deps: AppDeps): express.Express {
+/**
+ * The HTTP app over the dependencies it is given (server/deps.ts). Only the entrypoint (index.ts) and
+ * tests import this file; everything below it takes its types from deps.ts.
+ */
+export function createApp(deps: Deps): express.Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', env.TRUST_PROXY_HOPS);
+  app.set('trust proxy', deps.config.TRUST_PROXY_HOPS);
 
   app.use(requestContext);
   app.use((req, res, next) => {
@@ -43,7 +37,7 @@ export function createApp(deps: AppDeps): express.Express {
 
   // Raw body for Stripe signatures: must come before express.json().
   app.use(stripeWebhookRouter(deps));
-  app.use(express.json({ limit: env.BODY_LIMIT, strict: true }));
+  app.use(express.json({ limit: deps.config.BODY_LIMIT, strict: true }));
   app.use('/api/mobile/v1', mobileAuthRouter(deps));
   app.use(
     '/trpc',

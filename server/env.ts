@@ -1,9 +1,10 @@
 import { z } from 'zod';
 
 /**
- * All configuration, parsed once at import. The API, the worker, the scripts and drizzle.config.ts
- * import `env` from here; nothing else reads process.env. A missing or weak secret stops the process
- * with a message naming the variable: there are no fallback secrets.
+ * All configuration, and the only file that reads process.env. The composition roots (server/index.ts,
+ * server/worker.ts, the scripts) and lib/logger.ts, lib/sentry.ts read `env`; services never do: they
+ * get it as `deps.config`. A missing or weak secret stops the process with a message naming the
+ * variable (exit 78): there are no fallback secrets.
  */
 
 // Values that show up in tutorials and .env samples; a secret containing one was never generated.
@@ -124,9 +125,13 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
   return result.data;
 }
 
-function load(): Env {
+let loaded: Env | undefined;
+
+/** process.env, validated once; an invalid configuration ends the process here. */
+export function loadEnv(): Env {
+  if (loaded) return loaded;
   try {
-    return parseEnv(process.env);
+    return (loaded = parseEnv(process.env));
   } catch (err) {
     // The logger depends on env, so this one message goes straight to stderr.
     process.stderr.write(`${(err as Error).message}\n`);
@@ -134,4 +139,21 @@ function load(): Env {
   }
 }
 
-export const env: Env = load();
+/**
+ * The configuration, validated on first read (lib/logger.ts reads it as it loads, so an entrypoint
+ * still stops before doing anything). Not at import: the service bootstrap below imports this file
+ * on a fresh clone, before any secret exists.
+ */
+export const env: Env = Object.defineProperties(
+  {},
+  Object.fromEntries(Object.keys(EnvSchema.shape).map((key) => [key, { enumerable: true, get: () => loadEnv()[key as keyof Env] }])),
+) as Env;
+
+/**
+ * What server/scripts/services.ts and start.ts need before a configuration exists (a fresh clone has no
+ * .env and no secrets yet): the servers the developer points at, if any, unvalidated.
+ */
+export function bootstrapEnv() {
+  const { DATABASE_URL, REDIS_URL, MYSQL_ROOT_PASSWORD, PATH } = process.env;
+  return { DATABASE_URL: DATABASE_URL || undefined, REDIS_URL: REDIS_URL || undefined, MYSQL_ROOT_PASSWORD: MYSQL_ROOT_PASSWORD || undefined, PATH: PATH ?? '' };
+}

@@ -4,14 +4,17 @@ import { initSentry, flushSentry } from './lib/sentry.js';
 import { createDatabase } from './db/client.js';
 import { createRedis } from './lib/redis.js';
 import { createStripe } from './lib/stripe.js';
+import { systemClock, type Deps } from './deps.js';
 import { createApp } from './app.js';
 
+// The API's composition root: the one place its dependencies are built (tests build their own).
 initSentry('api');
 
 const database = createDatabase(env.DATABASE_URL);
 const redis = createRedis(env.REDIS_URL, { keyPrefix: env.REDIS_KEY_PREFIX || undefined });
 const stripe = createStripe(env.STRIPE_SECRET_KEY, env.STRIPE_API_BASE);
-const app = createApp({ db: database.db, redis, stripe });
+const deps: Deps = { db: database.db, redis, stripe, config: env, clock: systemClock, logger };
+const app = createApp(deps);
 
 const server = app.listen(env.PORT, () => {
   const address = server.address();

@@ -2,21 +2,24 @@ import { env } from './env.js';
 import { logger } from './lib/logger.js';
 import { initSentry, flushSentry } from './lib/sentry.js';
 import { createDatabase } from './db/client.js';
-import { createQueueRedis } from './lib/redis.js';
+import { createQueueRedis, createRedis } from './lib/redis.js';
 import { createStripe } from './lib/stripe.js';
+import { systemClock, type Deps } from './deps.js';
 import { startMaintenance } from './jobs/maintenance.js';
 
 /**
- * BullMQ worker entrypoint, a separate process from the API. Job processors live in server/jobs/.
- * Today: the outbox relay (retries of Stripe refunds and session expiries), seat-hold expiry and
- * idempotency-key cleanup.
+ * BullMQ worker entrypoint, a separate process from the API, and its composition root. The jobs it
+ * runs are listed in server/jobs/maintenance.ts (MAINTENANCE_SCHEDULE).
  */
 initSentry('worker');
 
 const database = createDatabase(env.DATABASE_URL, { connectionLimit: 10 });
+// The app's Redis connects on first use (no job needs it yet); BullMQ gets its own blocking connection.
+const redis = createRedis(env.REDIS_URL, { keyPrefix: env.REDIS_KEY_PREFIX || undefined, lazyConnect: true });
 const connection = createQueueRedis(env.REDIS_URL);
 const stripe = createStripe(env.STRIPE_SECRET_KEY, env.STRIPE_API_BASE);
-const maintenance = await startMaintenance({ db: database.db, stripe, connection, prefix: `${env.REDIS_KEY_PREFIX}bull` });
+const deps: Deps = { db: database.db, redis, stripe, config: env, clock: systemClock, logger };
+const maintenance = await startMaintenance(deps, { connection, prefix: `${env.REDIS_KEY_PREFIX}bull` });
 
 logger.info('worker started');
 
@@ -33,6 +36,7 @@ async function shutdown(signal: string): Promise<void> {
   await maintenance.close().catch((err: unknown) => logger.error({ err }, 'error closing the queues'));
   await Promise.allSettled([database.close(), connection.quit()]);
   connection.disconnect();
+  redis.disconnect();
   await flushSentry();
   logger.info('worker stopped');
   process.exit(0);

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { sql } from 'drizzle-orm';
-import type { AppDeps } from '../app.js';
+import type { Deps } from '../deps.js';
 import { logger } from '../lib/logger.js';
 
 type Check = { status: 'ok'; latencyMs: number } | { status: 'error'; error: string; latencyMs: number };
@@ -26,7 +26,7 @@ async function timed(name: string, fn: () => Promise<unknown>, timeoutMs: number
   }
 }
 
-export function healthRouter(deps: AppDeps): Router {
+export function healthRouter(deps: Pick<Deps, 'db' | 'redis'>): Router {
   const r = Router();
   r.get('/health', async (_req, res) => {
     const [database, redis] = await Promise.all([

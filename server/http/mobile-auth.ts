@@ -1,10 +1,10 @@
 import { Router, type Request } from 'express';
 import { z } from 'zod';
-import type { AppDeps } from '../app.js';
+import type { Deps } from '../deps.js';
 import { AppError } from '../lib/errors.js';
 import { requireJson } from './error-handler.js';
 import { authenticate, getUser, login, logout, refreshSession, refreshTokenOwner, register } from '../services/auth.js';
-import { AuthRateLimiter } from '../services/rate-limit.js';
+import { AuthRateLimiter, authRateLimitRules } from '../services/rate-limit.js';
 import { primeDummyHash } from '../services/passwords.js';
 
 // Trimmed and lower-cased before validation, so " A@Example.com " and "a@example.com" are one account.
@@ -43,8 +43,8 @@ function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
 const clientIp = (req: Request) => req.ip ?? req.socket.remoteAddress ?? 'unknown';
 
 /** Mobile REST API, mounted under /api/mobile/v1. */
-export function mobileAuthRouter(deps: AppDeps): Router {
-  const limits = new AuthRateLimiter(deps.redis);
+export function mobileAuthRouter(deps: Deps): Router {
+  const limits = new AuthRateLimiter(deps.redis, authRateLimitRules(deps.config));
   primeDummyHash();
 
   const r = Router();
@@ -58,35 +58,34 @@ export function mobileAuthRouter(deps: AppDeps): Router {
   r.post('/auth/register', async (req, res) => {
     const input = parseBody(RegisterBody, req.body);
     await limits.beforeRegister(clientIp(req));
-    res.status(201).json(await register(deps.db, input));
+    res.status(201).json(await register(deps, input));
   });
 
   r.post('/auth/login', async (req, res) => {
     const input = parseBody(LoginBody, req.body);
     await limits.beforeLogin(clientIp(req), input.email);
-    const session = await login(deps.db, input);
+    const session = await login(deps, input);
     await limits.loginSucceeded(clientIp(req), input.email);
     res.json(session);
   });
 
   r.post('/auth/refresh', async (req, res) => {
-    const { refreshToken } = parseBody(RefreshTokenBody, req.body);
-    await limits.beforeRefresh(clientIp(req), refreshToken);
-    const owner = await refreshTokenOwner(deps.db, refreshToken);
+    const input = parseBody(RefreshTokenBody, req.body);
+    await limits.beforeRefresh(clientIp(req), input.refreshToken);
+    const owner = await refreshTokenOwner(deps, input);
     if (owner !== null) await limits.beforeRefreshOfAccount(owner);
-    const tokens = await refreshSession(deps.db, refreshToken);
+    const tokens = await refreshSession(deps, input);
     await limits.refreshSucceeded(clientIp(req));
     res.json(tokens);
   });
 
   r.post('/auth/logout', async (req, res) => {
-    const { refreshToken } = parseBody(RefreshTokenBody, req.body);
-    await logout(deps.db, refreshToken);
+    await logout(deps, parseBody(RefreshTokenBody, req.body));
     res.status(204).end();
   });
 
   r.get('/auth/me', async (req, res) => {
-    const { userId } = authenticate(req.headers.authorization);
+    const { userId } = authenticate(deps.config, req.headers.authorization);
     res.json({ user: await getUser(deps.db, userId) });
   });
 

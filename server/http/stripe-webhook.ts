@@ -1,7 +1,6 @@
 import express, { Router } from 'express';
 import type Stripe from 'stripe';
-import type { AppDeps } from '../app.js';
-import { env } from '../env.js';
+import type { Deps } from '../deps.js';
 import { AppError } from '../lib/errors.js';
 import { handleStripeEvent } from '../services/stripe-events/index.js';
 import { sendError } from './error-handler.js';
@@ -15,9 +14,9 @@ import { sendError } from './error-handler.js';
  * 413: body over the limit. 200: processed now, before, ignored type, or flagged for a human (a
  * failure no retry can cure). 500: a failure a retry may cure, so Stripe retries.
  */
-export function stripeWebhookRouter(deps: AppDeps): Router {
+export function stripeWebhookRouter(deps: Deps): Router {
   const r = Router();
-  r.post('/webhooks/stripe', express.raw({ type: () => true, limit: env.BODY_LIMIT }), async (req, res) => {
+  r.post('/webhooks/stripe', express.raw({ type: () => true, limit: deps.config.BODY_LIMIT }), async (req, res) => {
     const signature = req.headers['stripe-signature'];
     if (typeof signature !== 'string' || !signature) throw new AppError('INVALID_SIGNATURE', 'Missing Stripe-Signature header');
     const body: unknown = req.body;
@@ -25,7 +24,7 @@ export function stripeWebhookRouter(deps: AppDeps): Router {
     let event: Stripe.Event;
     try {
       // Default tolerance: 300 seconds between Stripe's timestamp and now.
-      event = deps.stripe.webhooks.constructEvent(body, signature, env.STRIPE_WEBHOOK_SECRET);
+      event = deps.stripe.webhooks.constructEvent(body, signature, deps.config.STRIPE_WEBHOOK_SECRET);
     } catch {
       throw new AppError('INVALID_SIGNATURE', 'Stripe signature verification failed');
     }

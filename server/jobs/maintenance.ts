@@ -1,7 +1,6 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Db } from '../db/types.js';
-import type { Stripe } from '../lib/stripe.js';
+import type { Deps } from '../deps.js';
 import { logger } from '../lib/logger.js';
 import { runWithContext } from '../lib/request-context.js';
 import { captureException } from '../lib/sentry.js';
@@ -22,30 +21,30 @@ export const MAINTENANCE_SCHEDULE = {
 } as const;
 export type MaintenanceJob = keyof typeof MAINTENANCE_SCHEDULE;
 
-export interface MaintenanceDeps {
-  db: Db;
-  stripe: Stripe;
+export interface QueueConnection {
+  /** A connection for blocking commands (createQueueRedis), not the app's Redis client. */
   connection: Redis;
   /** BullMQ key prefix (REDIS_KEY_PREFIX + 'bull'). */
   prefix: string;
 }
 
-export async function runMaintenanceJob(deps: Pick<MaintenanceDeps, 'db' | 'stripe'>, name: string): Promise<unknown> {
+export async function runMaintenanceJob(deps: Deps, name: string): Promise<unknown> {
   switch (name as MaintenanceJob) {
     case 'outbox-relay':
       return relayOutbox(deps);
     case 'expire-holds':
       return { expired: (await expireLapsedHolds(deps)).length };
     case 'cleanup-idempotency':
-      return { deleted: await deleteExpiredIdempotencyKeys(deps.db) };
+      return { deleted: await deleteExpiredIdempotencyKeys(deps) };
     default:
       throw new Error(`unknown maintenance job ${name}`);
   }
 }
 
-export async function startMaintenance(deps: MaintenanceDeps): Promise<{ close(): Promise<void> }> {
-  const connection = deps.connection as unknown as ConnectionOptions;
-  const queue = new Queue(MAINTENANCE_QUEUE, { connection, prefix: deps.prefix });
+export async function startMaintenance(deps: Deps, queueRedis: QueueConnection): Promise<{ close(): Promise<void> }> {
+  const connection = queueRedis.connection as unknown as ConnectionOptions;
+  const { prefix } = queueRedis;
+  const queue = new Queue(MAINTENANCE_QUEUE, { connection, prefix });
   for (const [name, every] of Object.entries(MAINTENANCE_SCHEDULE)) {
     await queue.upsertJobScheduler(name, { every }, { name, opts: { removeOnComplete: 100, removeOnFail: 500 } });
   }
@@ -57,7 +56,7 @@ export async function startMaintenance(deps: MaintenanceDeps): Promise<{ close()
         logger.debug({ job: job.name, result }, 'maintenance job done');
         return result;
       }),
-    { connection, prefix: deps.prefix, concurrency: 1 },
+    { connection, prefix, concurrency: 1 },
   );
   worker.on('failed', (job, err) => {
     logger.error({ err, job: job?.name, jobId: job?.id }, 'maintenance job failed');

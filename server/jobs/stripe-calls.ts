@@ -1,15 +1,12 @@
 import Stripe from 'stripe';
-import type { Db } from '../db/types.js';
+import type { Deps } from '../deps.js';
 import type { OutboxPayloads } from '../services/outbox.js';
 
 /**
  * The Stripe calls the system makes after a commit. Each is safe to repeat: refunds carry an
  * idempotency key derived from the booking, and expiring a session that is no longer open is done.
  */
-export interface StripeJobDeps {
-  db: Db;
-  stripe: Stripe;
-}
+export type StripeJobDeps = Pick<Deps, 'db' | 'stripe' | 'clock'>;
 
 /** Stripe idempotency key for a booking's refund: one refund request per booking, however often sent. */
 export const refundIdempotencyKey = (bookingId: number, suffix?: string) => `refund-booking-${bookingId}${suffix ? `-${suffix}` : ''}`;

@@ -3,8 +3,8 @@ import { Redis } from 'ioredis';
 export type { Redis };
 
 /** App connections fail fast so /health and requests do not hang when Redis is down. */
-export function createRedis(url: string, opts: { keyPrefix?: string } = {}): Redis {
-  return new Redis(url, { maxRetriesPerRequest: 2, connectTimeout: 2000, keyPrefix: opts.keyPrefix });
+export function createRedis(url: string, opts: { keyPrefix?: string; lazyConnect?: boolean } = {}): Redis {
+  return new Redis(url, { maxRetriesPerRequest: 2, connectTimeout: 2000, keyPrefix: opts.keyPrefix, lazyConnect: opts.lazyConnect });
 }
 
 /** BullMQ workers need blocking commands that never give up (maxRetriesPerRequest: null). */

@@ -1,7 +1,8 @@
 /**
  * Makes sure MySQL/MariaDB and Redis are reachable, without ever touching the system's own database
  * files. Order of preference:
- *   1. DATABASE_URL / REDIS_URL (environment, then .env), or the team defaults, when they answer;
+ *   1. DATABASE_URL / REDIS_URL (environment, then .env, read by Node's process.loadEnvFile), or the
+ *      team defaults, when they answer;
  *   2. private mariadbd/mysqld and redis-server instances with their data under .data/, on their own ports;
  *   3. `docker compose up -d mysql redis` when a Docker engine answers and MYSQL_ROOT_PASSWORD is set;
  *   4. otherwise: stop, saying exactly what to install.
@@ -9,11 +10,13 @@
  * Usage: tsx server/scripts/services.ts [--quiet]
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import { userInfo } from 'node:os';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { Redis } from 'ioredis';
+import { bootstrapEnv } from '../env.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const DATA = path.join(ROOT, '.data');
@@ -26,15 +29,6 @@ const quiet = process.argv.includes('--quiet');
 const say = (msg: string) => {
   if (!quiet) process.stdout.write(`[services] ${msg}\n`);
 };
-
-function dotenvValue(name: string): string | undefined {
-  const file = path.join(ROOT, '.env');
-  if (!existsSync(file)) return undefined;
-  const line = readFileSync(file, 'utf8')
-    .split('\n')
-    .find((l) => l.startsWith(`${name}=`));
-  return line?.slice(name.length + 1).trim().replace(/^["']|["']$/g, '') || undefined;
-}
 
 async function mysqlAnswers(url: string): Promise<boolean> {
   const server = new URL(url);
@@ -64,7 +58,7 @@ async function redisAnswers(url: string): Promise<boolean> {
 
 function which(...names: string[]): string | undefined {
   for (const n of names) {
-    for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/local/sbin', '/sbin'])) {
+    for (const dir of bootstrapEnv().PATH.split(':').concat(['/usr/sbin', '/usr/local/sbin', '/sbin'])) {
       const p = path.join(dir, n);
       if (existsSync(p)) return p;
     }
@@ -98,13 +92,13 @@ async function startPrivateMysql(): Promise<string | undefined> {
   if (!existsSync(path.join(dir, 'mysql'))) {
     mkdirSync(dir, { recursive: true });
     say(`initialising a private database under ${dir}`);
-    const res = spawnSync(installDb, ['--no-defaults', `--datadir=${dir}`, '--auth-root-authentication-method=normal', '--skip-test-db', `--user=${process.env.USER ?? 'root'}`], { stdio: quiet ? 'ignore' : 'inherit' });
+    const res = spawnSync(installDb, ['--no-defaults', `--datadir=${dir}`, '--auth-root-authentication-method=normal', '--skip-test-db', `--user=${userInfo().username}`], { stdio: quiet ? 'ignore' : 'inherit' });
     if (res.status !== 0) return undefined;
   }
   say(`starting private ${path.basename(daemon)} on port ${PRIVATE_MYSQL_PORT}`);
   const child = spawn(
     daemon,
-    ['--no-defaults', `--datadir=${dir}`, `--port=${PRIVATE_MYSQL_PORT}`, '--bind-address=127.0.0.1', `--socket=${path.join(DATA, 'mysql.sock')}`, `--pid-file=${path.join(DATA, 'mysql.pid')}`, `--user=${process.env.USER ?? 'root'}`, `--log-error=${path.join(DATA, 'mysql.err')}`],
+    ['--no-defaults', `--datadir=${dir}`, `--port=${PRIVATE_MYSQL_PORT}`, '--bind-address=127.0.0.1', `--socket=${path.join(DATA, 'mysql.sock')}`, `--pid-file=${path.join(DATA, 'mysql.pid')}`, `--user=${userInfo().username}`, `--log-error=${path.join(DATA, 'mysql.err')}`],
     { detached: true, stdio: 'ignore' },
   );
   child.unref();
@@ -122,17 +116,19 @@ async function startPrivateRedis(): Promise<string | undefined> {
   return (await waitFor(() => redisAnswers(url), 10)) ? url : undefined;
 }
 
-function dockerCompose(rootPassword: string): boolean {
+function dockerCompose(): boolean {
   if (!which('docker')) return false;
   if (spawnSync('docker', ['info'], { stdio: 'ignore' }).status !== 0) return false;
   say('starting mysql and redis with docker compose');
-  const env = { ...process.env, MYSQL_ROOT_PASSWORD: rootPassword };
-  return spawnSync('docker', ['compose', 'up', '-d', '--wait', 'mysql', 'redis'], { cwd: ROOT, env, stdio: quiet ? 'ignore' : 'inherit' }).status === 0;
+  // Compose reads MYSQL_ROOT_PASSWORD from the environment or, itself, from .env beside the file.
+  return spawnSync('docker', ['compose', 'up', '-d', '--wait', 'mysql', 'redis'], { cwd: ROOT, stdio: quiet ? 'ignore' : 'inherit' }).status === 0;
 }
 
-export async function ensureServices(): Promise<{ databaseUrl: string; redisUrl: string }> {
-  let databaseUrl = process.env.DATABASE_URL ?? dotenvValue('DATABASE_URL') ?? DEFAULT_DATABASE_URL;
-  let redisUrl = process.env.REDIS_URL ?? dotenvValue('REDIS_URL') ?? DEFAULT_REDIS_URL;
+/** `fromDotenv`: what .env says, for a caller that has not loaded it (start.ts); the environment wins. */
+export async function ensureServices(fromDotenv: { DATABASE_URL?: string; REDIS_URL?: string; MYSQL_ROOT_PASSWORD?: string } = {}): Promise<{ databaseUrl: string; redisUrl: string }> {
+  const given = bootstrapEnv();
+  let databaseUrl = given.DATABASE_URL ?? (fromDotenv.DATABASE_URL || DEFAULT_DATABASE_URL);
+  let redisUrl = given.REDIS_URL ?? (fromDotenv.REDIS_URL || DEFAULT_REDIS_URL);
   let dbOk = await mysqlAnswers(databaseUrl);
   let redisOk = await redisAnswers(redisUrl);
   if (!dbOk) {
@@ -144,8 +140,8 @@ export async function ensureServices(): Promise<{ databaseUrl: string; redisUrl:
     if (url) [redisUrl, redisOk] = [url, true];
   }
   // docker-compose.yml requires MYSQL_ROOT_PASSWORD (no default secrets), so only with one set.
-  const rootPassword = process.env.MYSQL_ROOT_PASSWORD ?? dotenvValue('MYSQL_ROOT_PASSWORD');
-  if ((!dbOk || !redisOk) && rootPassword && dockerCompose(rootPassword)) {
+  const rootPassword = given.MYSQL_ROOT_PASSWORD ?? (fromDotenv.MYSQL_ROOT_PASSWORD || undefined);
+  if ((!dbOk || !redisOk) && rootPassword && dockerCompose()) {
     const composeUrl = `mysql://root:${encodeURIComponent(rootPassword)}@127.0.0.1:3306/flight_booking`;
     if (!dbOk) [databaseUrl, dbOk] = [composeUrl, await waitFor(() => mysqlAnswers(composeUrl), 60)];
     if (!redisOk) [redisUrl, redisOk] = [DEFAULT_REDIS_URL, await waitFor(() => redisAnswers(DEFAULT_REDIS_URL), 30)];
@@ -167,6 +163,8 @@ export async function ensureServices(): Promise<{ databaseUrl: string; redisUrl:
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
+  // Run on its own (npm test, CI): .env, when there is one, fills what the environment leaves unset.
+  if (existsSync(path.join(ROOT, '.env'))) process.loadEnvFile(path.join(ROOT, '.env'));
   ensureServices().catch((err: Error) => {
     process.stderr.write(`[services] ${err.message}\n`);
     process.exit(1);

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseEnv } from 'node:util';
 import { ensureServices } from './services.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -14,12 +15,10 @@ const ENV_FILE = path.join(ROOT, '.env');
 const say = (msg: string) => process.stdout.write(`[start] ${msg}\n`);
 const secret = () => randomBytes(36).toString('base64url');
 
+/** Sets one variable in .env text, keeping every other line (and comment) as it was. */
 function setVar(text: string, name: string, value: string): string {
   const re = new RegExp(`^${name}=.*$`, 'm');
   return re.test(text) ? text.replace(re, `${name}=${value}`) : `${text.trimEnd()}\n${name}=${value}\n`;
-}
-function getVar(text: string, name: string): string {
-  return new RegExp(`^${name}=(.*)$`, 'm').exec(text)?.[1]?.trim() ?? '';
 }
 
 let envText = existsSync(ENV_FILE) ? readFileSync(ENV_FILE, 'utf8') : readFileSync(path.join(ROOT, '.env.example'), 'utf8');
@@ -31,27 +30,25 @@ for (const [name, make] of [
   // A development key that no Stripe account knows: the API runs, Checkout calls fail until you set yours.
   ['STRIPE_SECRET_KEY', () => `sk_test_dev${randomBytes(16).toString('hex')}`],
 ] as const) {
-  if (!getVar(envText, name)) {
+  if (!parseEnv(envText)[name]) {
     envText = setVar(envText, name, make());
     generated.push(name);
   }
 }
 
 // Services may have been started privately on other ports: record where they are.
-process.env.DATABASE_URL ||= getVar(envText, 'DATABASE_URL') || undefined;
-process.env.REDIS_URL ||= getVar(envText, 'REDIS_URL') || undefined;
-const { databaseUrl, redisUrl } = await ensureServices();
+const { databaseUrl, redisUrl } = await ensureServices(parseEnv(envText));
 envText = setVar(setVar(envText, 'DATABASE_URL', databaseUrl), 'REDIS_URL', redisUrl);
 writeFileSync(ENV_FILE, envText, { mode: 0o600 });
 if (generated.length) say(`wrote .env with freshly generated development values for ${generated.join(', ')}`);
 
-process.loadEnvFile(ENV_FILE);
 // `node --import tsx`, not the tsx wrapper: the wrapper SIGKILLs a child that is slow to acknowledge a
-// signal, which would turn Ctrl-C into a kill instead of a graceful shutdown.
-const nodeTsx = (script: string) => [process.execPath, ['--import', 'tsx', script]] as const;
+// signal, which would turn Ctrl-C into a kill instead of a graceful shutdown. Each child reads the .env
+// just written (--env-file); variables set in the environment still win.
+const nodeTsx = (script: string) => [process.execPath, ['--env-file', ENV_FILE, '--import', 'tsx', script]] as const;
 function run(script: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(...nodeTsx(script), { cwd: ROOT, stdio: 'inherit', env: process.env });
+    const child = spawn(...nodeTsx(script), { cwd: ROOT, stdio: 'inherit' });
     child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${script} exited with ${code}`))));
   });
 }
@@ -61,7 +58,7 @@ say('seeding');
 await run('server/scripts/seed.ts');
 
 const children: ChildProcess[] = ['server/index.ts', 'server/worker.ts'].map((script) =>
-  spawn(...nodeTsx(script), { cwd: ROOT, stdio: 'inherit', env: process.env }),
+  spawn(...nodeTsx(script), { cwd: ROOT, stdio: 'inherit' }),
 );
 let stopping = false;
 function stopAll(signal: NodeJS.Signals) {

@@ -1,6 +1,6 @@
-import { createSecretKey, randomUUID } from 'node:crypto';
+import { createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { env } from '../env.js';
+import type { Env } from '../env.js';
 import { AppError } from '../lib/errors.js';
 import type { UserRole } from '../db/schema/index.js';
 
@@ -8,9 +8,18 @@ import type { UserRole } from '../db/schema/index.js';
 export const ACCESS_TOKEN_TTL_SECONDS = 15 * 60;
 const ISSUER = 'flight-booking-api';
 const AUDIENCE = 'flight-booking-clients';
-// A KeyObject made once: given a string, jsonwebtoken tries to parse it as a PEM public key on every
-// verify (and fails), which was the single most expensive step of an authenticated request.
-const signingKey = createSecretKey(Buffer.from(env.JWT_SECRET, 'utf8'));
+
+export type AccessTokenConfig = Pick<Env, 'JWT_SECRET'>;
+
+// One KeyObject per secret, made on first use: given a string, jsonwebtoken tries to parse it as a PEM
+// public key on every verify (and fails), which was the single most expensive step of an authenticated
+// request. A process has one secret (tests: one per configuration they build).
+const keys = new Map<string, KeyObject>();
+function signingKey(config: AccessTokenConfig): KeyObject {
+  let key = keys.get(config.JWT_SECRET);
+  if (!key) keys.set(config.JWT_SECRET, (key = createSecretKey(Buffer.from(config.JWT_SECRET, 'utf8'))));
+  return key;
+}
 
 export interface AccessClaims {
   userId: number;
@@ -18,8 +27,8 @@ export interface AccessClaims {
   jti: string;
 }
 
-export function signAccessToken(user: { id: number; role: UserRole }): { accessToken: string; expiresIn: number } {
-  const accessToken = jwt.sign({ role: user.role }, signingKey, {
+export function signAccessToken(config: AccessTokenConfig, user: { id: number; role: UserRole }): { accessToken: string; expiresIn: number } {
+  const accessToken = jwt.sign({ role: user.role }, signingKey(config), {
     algorithm: 'HS256',
     subject: String(user.id),
     issuer: ISSUER,
@@ -30,10 +39,10 @@ export function signAccessToken(user: { id: number; role: UserRole }): { accessT
   return { accessToken, expiresIn: ACCESS_TOKEN_TTL_SECONDS };
 }
 
-export function verifyAccessToken(token: string): AccessClaims {
+export function verifyAccessToken(config: AccessTokenConfig, token: string): AccessClaims {
   let payload: jwt.JwtPayload | string;
   try {
-    payload = jwt.verify(token, signingKey, { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE });
+    payload = jwt.verify(token, signingKey(config), { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE });
   } catch {
     // Expired, forged, wrong algorithm: the client learns only that it must sign in again.
     throw new AppError('UNAUTHORIZED', 'Invalid or expired access token');

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { and, asc, eq, gt, isNull } from 'drizzle-orm';
-import { env } from '../env.js';
-import type { Db, DbOrTx, Tx } from '../db/types.js';
+import type { Deps } from '../deps.js';
+import type { DbOrTx, Tx } from '../db/types.js';
 import { refreshTokens, users, type UserRole } from '../db/schema/index.js';
 import { AppError, mysqlErrorCode } from '../lib/errors.js';
 import { logger } from '../lib/logger.js';
@@ -52,9 +52,12 @@ export function normalizeEmail(email: string): string {
   return email.trim().toLowerCase();
 }
 
+/** What sign-in needs: the database, the JWT secret, the refresh-token pepper and grace, the clock. */
+export type AuthDeps = Pick<Deps, 'db' | 'config' | 'clock'>;
+
 /** What refresh_tokens.token_hash holds: HMAC-SHA256 keyed by a pepper the database never sees. */
-export function hashRefreshToken(token: string): Buffer {
-  return createHmac('sha256', env.REFRESH_TOKEN_PEPPER).update(token, 'utf8').digest();
+export function hashRefreshToken(pepper: string, token: string): Buffer {
+  return createHmac('sha256', pepper).update(token, 'utf8').digest();
 }
 
 const userColumns = { id: users.id, email: users.email, name: users.name, role: users.role, createdAt: users.createdAt };
@@ -84,16 +87,17 @@ export async function requireAdmin(db: DbOrTx, userId: number): Promise<void> {
 }
 
 /** `Authorization: Bearer <access token>` -> its verified claims; absent or invalid is UNAUTHORIZED. */
-export function authenticate(authorization: string | undefined): AccessClaims {
+export function authenticate(config: Pick<Deps['config'], 'JWT_SECRET'>, authorization: string | undefined): AccessClaims {
   const token = bearerToken(authorization);
   if (!token) throw new AppError('UNAUTHORIZED', 'Sign in required');
-  const claims = verifyAccessToken(token);
+  const claims = verifyAccessToken(config, token);
   const store = currentContext();
   if (store) store.userId = claims.userId;
   return claims;
 }
 
-export async function register(db: Db, input: RegisterInput): Promise<AuthSession> {
+export async function register(deps: AuthDeps, input: RegisterInput): Promise<AuthSession> {
+  const { db } = deps;
   const email = normalizeEmail(input.email);
   // Hash before the transaction: argon2 takes tens of milliseconds and needs no row locked.
   const passwordHash = await hashPassword(input.password);
@@ -101,10 +105,10 @@ export async function register(db: Db, input: RegisterInput): Promise<AuthSessio
     const { user, refreshToken } = await db.transaction(async (tx) => {
       const [res] = await tx.insert(users).values({ email, passwordHash, name: input.name.trim() });
       const user = await getUser(tx, res.insertId);
-      return { user, refreshToken: await startFamily(tx, user.id) };
+      return { user, refreshToken: await startFamily({ ...deps, db: tx }, user.id) };
     });
     logger.info({ userId: user.id }, 'user registered');
-    return { user, refreshToken, ...signAccessToken(user) };
+    return { user, refreshToken, ...signAccessToken(deps.config, user) };
   } catch (err) {
     // The unique index decides, so two racing registrations of one email cannot both succeed.
     if (mysqlErrorCode(err) === 'ER_DUP_ENTRY') throw new AppError('EMAIL_TAKEN', 'An account with this email already exists');
@@ -112,7 +116,8 @@ export async function register(db: Db, input: RegisterInput): Promise<AuthSessio
   }
 }
 
-export async function login(db: Db, input: LoginInput): Promise<AuthSession> {
+export async function login(deps: AuthDeps, input: LoginInput): Promise<AuthSession> {
+  const { db } = deps;
   const email = normalizeEmail(input.email);
   const [row] = await db
     .select({ ...userColumns, passwordHash: users.passwordHash })
@@ -130,9 +135,9 @@ export async function login(db: Db, input: LoginInput): Promise<AuthSession> {
     await db.update(users).set({ passwordHash: await hashPassword(input.password) }).where(eq(users.id, row.id));
   }
   const user = toUserView(row);
-  const refreshToken = await startFamily(db, user.id);
+  const refreshToken = await startFamily(deps, user.id);
   logger.info({ userId: user.id }, 'user signed in');
-  return { user, refreshToken, ...signAccessToken(user) };
+  return { user, refreshToken, ...signAccessToken(deps.config, user) };
 }
 
 type Rotation =
@@ -148,10 +153,11 @@ type Rotation =
  * stolen token being replayed (later: the whole family is revoked, so the thief's and the owner's
  * tokens all die and the owner signs in again).
  */
-export async function refreshSession(db: Db, presented: string): Promise<TokenPair> {
-  const tokenHash = hashRefreshToken(presented);
+export async function refreshSession(deps: AuthDeps, input: { refreshToken: string }): Promise<TokenPair> {
+  const { config } = deps;
+  const tokenHash = hashRefreshToken(config.REFRESH_TOKEN_PEPPER, input.refreshToken);
   // The transaction returns its verdict instead of throwing: a family revocation must commit.
-  const outcome = await db.transaction(async (tx): Promise<Rotation> => {
+  const outcome = await deps.db.transaction(async (tx): Promise<Rotation> => {
     const [found] = await tx
       .select({ familyId: refreshTokens.familyId, role: users.role })
       .from(refreshTokens)
@@ -162,22 +168,22 @@ export async function refreshSession(db: Db, presented: string): Promise<TokenPa
     await lockFamily(tx, found.familyId);
     const [row] = await tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, tokenHash)).for('update');
     // Taken after the locks: a request that waited behind a concurrent one measures the grace from now.
-    const now = new Date();
+    const now = deps.clock.now();
     if (!row || row.revokedAt || row.absoluteExpiresAt <= now || row.idleExpiresAt <= now) return { kind: 'invalid' };
 
     if (row.rotatedAt) {
-      if (now.getTime() - row.rotatedAt.getTime() > env.REFRESH_REUSE_GRACE_SECONDS * 1000) {
+      if (now.getTime() - row.rotatedAt.getTime() > config.REFRESH_REUSE_GRACE_SECONDS * 1000) {
         await revokeFamily(tx, row.familyId, 'reuse', now);
         return { kind: 'reused', userId: row.userId, familyId: row.familyId };
       }
       // A retry within the grace window: a sibling of the successor (the successor itself cannot be
       // handed out again, only its hash is stored). Both stay valid; the unused one idles out.
-      const refreshToken = await insertToken(tx, { ...familyOf(row), parentId: row.id, generation: row.generation + 1, now });
+      const refreshToken = await insertToken(tx, config, { ...familyOf(row), parentId: row.id, generation: row.generation + 1, now });
       return { kind: 'issued', refreshToken, userId: row.userId, role: found.role };
     }
 
     await tx.update(refreshTokens).set({ rotatedAt: now }).where(eq(refreshTokens.id, row.id));
-    const refreshToken = await insertToken(tx, { ...familyOf(row), parentId: row.id, generation: row.generation + 1, now });
+    const refreshToken = await insertToken(tx, config, { ...familyOf(row), parentId: row.id, generation: row.generation + 1, now });
     return { kind: 'issued', refreshToken, userId: row.userId, role: found.role };
   });
 
@@ -186,25 +192,26 @@ export async function refreshSession(db: Db, presented: string): Promise<TokenPa
     logger.warn({ userId: outcome.userId, familyId: outcome.familyId }, 'refresh token reused after rotation; family revoked');
     throw new AppError('REFRESH_TOKEN_REUSED', 'Refresh token was already used; sign in again');
   }
-  return { refreshToken: outcome.refreshToken, ...signAccessToken({ id: outcome.userId, role: outcome.role }) };
+  return { refreshToken: outcome.refreshToken, ...signAccessToken(config, { id: outcome.userId, role: outcome.role }) };
 }
 
 /** The account a refresh token belongs to (for its per-account rate limit); null when unknown. */
-export async function refreshTokenOwner(db: DbOrTx, presented: string): Promise<number | null> {
+export async function refreshTokenOwner(deps: AuthDeps, input: { refreshToken: string }): Promise<number | null> {
   // Only a live token counts against its account: old, revoked tokens must not let anyone holding
   // them use up the owner's refreshes.
-  const [row] = await db
+  const tokenHash = hashRefreshToken(deps.config.REFRESH_TOKEN_PEPPER, input.refreshToken);
+  const [row] = await deps.db
     .select({ userId: refreshTokens.userId })
     .from(refreshTokens)
-    .where(and(eq(refreshTokens.tokenHash, hashRefreshToken(presented)), isNull(refreshTokens.revokedAt), gt(refreshTokens.absoluteExpiresAt, new Date())))
+    .where(and(eq(refreshTokens.tokenHash, tokenHash), isNull(refreshTokens.revokedAt), gt(refreshTokens.absoluteExpiresAt, deps.clock.now())))
     .limit(1);
   return row?.userId ?? null;
 }
 
 /** Revokes the presented token's whole family. An unknown token is not an error: there is nothing to end. */
-export async function logout(db: Db, presented: string): Promise<void> {
-  const tokenHash = hashRefreshToken(presented);
-  await db.transaction(async (tx) => {
+export async function logout(deps: AuthDeps, input: { refreshToken: string }): Promise<void> {
+  const tokenHash = hashRefreshToken(deps.config.REFRESH_TOKEN_PEPPER, input.refreshToken);
+  await deps.db.transaction(async (tx) => {
     const [found] = await tx
       .select({ familyId: refreshTokens.familyId, userId: refreshTokens.userId })
       .from(refreshTokens)
@@ -212,7 +219,7 @@ export async function logout(db: Db, presented: string): Promise<void> {
       .limit(1);
     if (!found) return;
     await lockFamily(tx, found.familyId);
-    const revoked = await revokeFamily(tx, found.familyId, 'logout', new Date());
+    const revoked = await revokeFamily(tx, found.familyId, 'logout', deps.clock.now());
     logger.info({ userId: found.userId, familyId: found.familyId, revoked }, 'signed out');
   });
 }
@@ -222,9 +229,9 @@ function familyOf(row: typeof refreshTokens.$inferSelect) {
 }
 
 /** The first refresh token of a login: a new family whose absolute lifetime starts now. */
-async function startFamily(db: DbOrTx, userId: number): Promise<string> {
-  const now = new Date();
-  return insertToken(db, {
+async function startFamily(deps: { db: DbOrTx } & Pick<AuthDeps, 'config' | 'clock'>, userId: number): Promise<string> {
+  const now = deps.clock.now();
+  return insertToken(deps.db, deps.config, {
     userId,
     familyId: randomUUID(),
     absoluteExpiresAt: new Date(now.getTime() + REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS * 1000),
@@ -236,6 +243,7 @@ async function startFamily(db: DbOrTx, userId: number): Promise<string> {
 
 async function insertToken(
   db: DbOrTx,
+  config: Pick<Deps['config'], 'REFRESH_TOKEN_PEPPER'>,
   t: { userId: number; familyId: string; absoluteExpiresAt: Date; parentId: number | null; generation: number; now: Date },
 ): Promise<string> {
   // 256 bits from the CSPRNG; the client gets it once, the database only ever sees its HMAC.
@@ -243,7 +251,7 @@ async function insertToken(
   await db.insert(refreshTokens).values({
     userId: t.userId,
     familyId: t.familyId,
-    tokenHash: hashRefreshToken(token),
+    tokenHash: hashRefreshToken(config.REFRESH_TOKEN_PEPPER, token),
     parentId: t.parentId,
     generation: t.generation,
     idleExpiresAt: new Date(Math.min(t.now.getTime() + REFRESH_TOKEN_IDLE_TTL_SECONDS * 1000, t.absoluteExpiresAt.getTime())),

@@ -1,7 +1,7 @@
 import { and, desc, eq, inArray, lt } from 'drizzle-orm';
-import type { Db, DbOrTx } from '../db/types.js';
+import type { DbOrTx } from '../db/types.js';
+import type { Deps } from '../deps.js';
 import { bookingPassengers, bookings, flights, type BookingStatus, type PaymentStatus } from '../db/schema/index.js';
-import { env } from '../env.js';
 import { AppError } from '../lib/errors.js';
 import { addMinutes } from '../lib/time.js';
 import { idempotentTransaction } from './idempotency.js';
@@ -9,9 +9,8 @@ import { lockBooking, recordCreation, transition } from './booking-state.js';
 import { releaseBookingSeats, takeSeats } from './inventory.js';
 import { enqueueOutbox } from './outbox.js';
 import { actorName, assertOwnerOrAdmin, type Actor } from './access-control.js';
-import { runOutboxJobNow } from '../jobs/run-now.js';
+import { attemptOutboxJob } from '../jobs/outbox-attempt.js';
 import { logger } from '../lib/logger.js';
-import type { Stripe } from '../lib/stripe.js';
 
 export interface PassengerInput {
   firstName: string;
@@ -33,6 +32,9 @@ export interface BookingView {
 }
 
 type BookingRow = typeof bookings.$inferSelect;
+
+/** Bookings touch Stripe only through the outbox (expiring a session after a cancel or a lapse). */
+export type BookingDeps = Pick<Deps, 'db' | 'stripe' | 'config' | 'clock'>;
 
 function toView(row: BookingRow, passengers: PassengerInput[]): BookingView {
   return {
@@ -92,17 +94,18 @@ export interface CreateBookingInput {
  * Holds seats and creates a pending_payment booking, exactly once per idempotency key. Seats are taken
  * by one conditional UPDATE, so concurrent bookings can never oversell a flight.
  */
-export async function createBooking(db: Db, actor: Actor, input: CreateBookingInput, now = new Date()): Promise<BookingView> {
+export async function createBooking(deps: Pick<Deps, 'db' | 'config' | 'clock'>, actor: Actor, input: CreateBookingInput): Promise<BookingView> {
   const { idempotencyKey, ...payload } = input;
+  const now = deps.clock.now();
   const { response } = await idempotentTransaction(
-    db,
+    deps,
     { scope: 'bookings.create', principal: actorName(actor), key: idempotencyKey, input: payload },
     async (tx) => {
       const [flight] = await tx.select().from(flights).where(eq(flights.id, input.flightId));
       if (!flight) throw new AppError('NOT_FOUND', `Flight ${input.flightId} not found`);
       if (flight.departureAt <= now) throw new AppError('VALIDATION', `Flight ${flight.flightNumber} has already departed`);
       const count = input.passengers.length;
-      const holdExpiresAt = addMinutes(now, env.BOOKING_HOLD_MINUTES);
+      const holdExpiresAt = addMinutes(now, deps.config.BOOKING_HOLD_MINUTES);
       await takeSeats(tx, flight.id, count);
       const [ins] = await tx.insert(bookings).values({
         userId: actor.userId,
@@ -136,12 +139,12 @@ export async function createBooking(db: Db, actor: Actor, input: CreateBookingIn
   return response;
 }
 
-export async function getBooking(db: DbOrTx, actor: Actor, id: number): Promise<BookingView> {
-  return bookingView(db, await loadBookingFor(db, actor, id));
+export async function getBooking({ db }: Pick<Deps, 'db'>, actor: Actor, input: { id: number }): Promise<BookingView> {
+  return bookingView(db, await loadBookingFor(db, actor, input.id));
 }
 
 /** The caller's bookings, newest first; `nextCursor` is null on the last page. */
-export async function listBookings(db: DbOrTx, actor: Actor, opts: { cursor?: number; limit: number }) {
+export async function listBookings({ db }: Pick<Deps, 'db'>, actor: Actor, opts: { cursor?: number; limit: number }) {
   const rows = await db
     .select()
     .from(bookings)
@@ -160,10 +163,10 @@ export async function listBookings(db: DbOrTx, actor: Actor, opts: { cursor?: nu
  * pending_payment -> cancelled: seats back on sale at once, and the open Checkout Session is expired at
  * Stripe right after the commit (recorded in the outbox first, so a failed call is retried).
  */
-export async function cancelBooking(deps: { db: Db; stripe: Stripe }, actor: Actor, input: { id: number; idempotencyKey: string }): Promise<BookingView> {
+export async function cancelBooking(deps: BookingDeps, actor: Actor, input: { id: number; idempotencyKey: string }): Promise<BookingView> {
   let expireJob: number | null = null;
   const { response } = await idempotentTransaction(
-    deps.db,
+    deps,
     { scope: 'bookings.cancel', principal: actorName(actor), key: input.idempotencyKey, input: { id: input.id } },
     async (tx) => {
       const row = await loadBookingFor(tx, actor, input.id, { forUpdate: true });
@@ -182,17 +185,14 @@ export async function cancelBooking(deps: { db: Db; stripe: Stripe }, actor: Act
       });
       await releaseBookingSeats(tx, row);
       if (row.stripeCheckoutSessionId) {
-        expireJob = await enqueueOutbox(tx, 'stripe_expire_session', row.stripeCheckoutSessionId, {
-          bookingId: row.id,
-          sessionId: row.stripeCheckoutSessionId,
-        });
+        expireJob = await enqueueOutbox(tx, 'stripe_expire_session', row.stripeCheckoutSessionId, { bookingId: row.id, sessionId: row.stripeCheckoutSessionId }, deps.clock.now());
       }
       const [updated] = await tx.select().from(bookings).where(eq(bookings.id, row.id));
       return bookingView(tx, updated!);
     },
   );
   // After the commit, never inside it: a slow Stripe must not hold the booking's row lock.
-  if (expireJob) await runOutboxJobNow(deps, expireJob);
+  if (expireJob) await attemptOutboxJob(deps, expireJob);
   return response;
 }
 
@@ -202,8 +202,8 @@ export async function cancelBooking(deps: { db: Db; stripe: Stripe }, actor: Act
  * payment that still slips through is handled as a late payment by the webhook. Small batches, one
  * short transaction per booking; the worker runs this on a schedule. Returns the bookings expired.
  */
-export async function expireLapsedHolds(deps: { db: Db; stripe: Stripe }, opts: { now?: Date; limit?: number } = {}): Promise<number[]> {
-  const now = opts.now ?? new Date();
+export async function expireLapsedHolds(deps: BookingDeps, opts: { limit?: number } = {}): Promise<number[]> {
+  const now = deps.clock.now();
   const due = await deps.db
     .select({ id: bookings.id })
     .from(bookings)
@@ -222,14 +222,14 @@ export async function expireLapsedHolds(deps: { db: Db; stripe: Stripe }, opts: 
         await transition(tx, { bookingId: id, from: 'pending_payment', to: 'expired', reason: 'seat hold lapsed', actor: 'system:hold-expiry', set: { holdExpiresAt: null } });
         await releaseBookingSeats(tx, row);
         const jobId = row.stripeCheckoutSessionId
-          ? await enqueueOutbox(tx, 'stripe_expire_session', row.stripeCheckoutSessionId, { bookingId: id, sessionId: row.stripeCheckoutSessionId })
+          ? await enqueueOutbox(tx, 'stripe_expire_session', row.stripeCheckoutSessionId, { bookingId: id, sessionId: row.stripeCheckoutSessionId }, now)
           : null;
         return { jobId };
       });
       if (!result) continue;
       expired.push(id);
       logger.info({ bookingId: id }, 'seat hold lapsed; booking expired');
-      if (result.jobId) await runOutboxJobNow(deps, result.jobId);
+      if (result.jobId) await attemptOutboxJob(deps, result.jobId);
     } catch (err) {
       // One booking's failure (a lock timeout) must not stop the batch; the next run retries it.
       logger.warn({ err, bookingId: id }, 'could not expire a lapsed hold; will retry');

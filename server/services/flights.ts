@@ -1,5 +1,6 @@
 import { and, asc, eq, gte, lt } from 'drizzle-orm';
 import type { DbOrTx } from '../db/types.js';
+import type { Deps } from '../deps.js';
 import { airports, flights } from '../db/schema/index.js';
 import { AppError } from '../lib/errors.js';
 import { localDate, localDayRangeUtc } from '../lib/time.js';
@@ -52,7 +53,9 @@ export async function getAirport(db: DbOrTx, iata: string) {
  * Flights departing on `date` in the ORIGIN's local time (a 01:30 departure from Riyadh belongs to its
  * Riyadh date, not the UTC one) with at least `passengers` seats, ordered by departure.
  */
-export async function searchFlights(db: DbOrTx, input: FlightSearchInput, now = new Date()): Promise<FlightView[]> {
+export async function searchFlights(deps: Pick<Deps, 'db' | 'clock'>, input: FlightSearchInput): Promise<FlightView[]> {
+  const { db } = deps;
+  const now = deps.clock.now();
   const origin = await getAirport(db, input.origin);
   if (!origin) throw new AppError('VALIDATION', `Unknown origin airport ${input.origin}`);
   const destination = await getAirport(db, input.destination);
@@ -79,8 +82,8 @@ export async function searchFlights(db: DbOrTx, input: FlightSearchInput, now = 
   return result;
 }
 
-export async function getFlight(db: DbOrTx, id: number): Promise<FlightView> {
-  const [row] = await db.select(flightColumns).from(flights).where(eq(flights.id, id)).limit(1);
-  if (!row) throw new AppError('NOT_FOUND', `Flight ${id} not found`);
+export async function getFlight({ db }: Pick<Deps, 'db'>, input: { id: number }): Promise<FlightView> {
+  const [row] = await db.select(flightColumns).from(flights).where(eq(flights.id, input.id)).limit(1);
+  if (!row) throw new AppError('NOT_FOUND', `Flight ${input.id} not found`);
   return toView(row);
 }

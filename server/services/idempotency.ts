@@ -1,6 +1,7 @@
 import { and, eq, lte, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db, Tx } from '../db/types.js';
+import type { Clock } from '../deps.js';
 import { idempotencyRequests } from '../db/schema/index.js';
 import { AppError } from '../lib/errors.js';
 import { canonicalJson, sha256Hex } from '../lib/canonical-json.js';
@@ -54,8 +55,14 @@ function asStored<T>(value: T): T {
   return JSON.parse(JSON.stringify(value)) as T;
 }
 
+/** The database the keys live in, and the clock their locks and 24 hours are measured by. */
+export interface IdempotencyDeps {
+  db: Db;
+  clock: Clock;
+}
+
 export async function withIdempotency<T>(
-  db: Db,
+  deps: IdempotencyDeps,
   spec: IdempotencySpec,
   work: (control: IdempotencyControl<T>) => Promise<T>,
 ): Promise<{ response: T; replayed: boolean }> {
@@ -69,7 +76,7 @@ export async function withIdempotency<T>(
     eq(idempotencyRequests.idempotencyKey, spec.key),
   );
 
-  const claim = await claimKey(db, spec, fp, lockMs, where);
+  const claim = await claimKey(deps, spec, fp, lockMs, where);
   if ('replay' in claim) return { response: claim.replay as T, replayed: true };
 
   let finished = false;
@@ -102,16 +109,16 @@ export async function withIdempotency<T>(
   } catch (err) {
     // Deletes only a claim still 'started' with our lock: if the business transaction (or its COMMIT)
     // failed, the key becomes retryable at once; if it committed, the completed row stays.
-    await releaseClaim(db, claim.id, claim.lockedUntil);
+    await releaseClaim(deps.db, claim.id, claim.lockedUntil);
     throw err;
   }
 }
 
 type Claim = { id: number; lockedUntil: Date } | { replay: unknown };
 
-async function claimKey(db: Db, spec: IdempotencySpec, fp: string, lockMs: number, where: ReturnType<typeof and>): Promise<Claim> {
+async function claimKey({ db, clock }: IdempotencyDeps, spec: IdempotencySpec, fp: string, lockMs: number, where: ReturnType<typeof and>): Promise<Claim> {
   for (let attempt = 0; attempt < 3; attempt++) {
-    const now = new Date();
+    const now = clock.now();
     const lockedUntil = new Date(now.getTime() + lockMs);
     const expiresAt = new Date(now.getTime() + IDEMPOTENCY_TTL_HOURS * 3600_000);
     const [ins] = await db
@@ -164,9 +171,9 @@ async function releaseClaim(db: Db, id: number, lockedUntil: Date): Promise<void
 }
 
 /** The common case: the whole operation is one transaction. */
-export function idempotentTransaction<T>(db: Db, spec: IdempotencySpec, work: (tx: Tx) => Promise<T>) {
-  return withIdempotency<T>(db, spec, ({ finish }) =>
-    db.transaction(async (tx) => {
+export function idempotentTransaction<T>(deps: IdempotencyDeps, spec: IdempotencySpec, work: (tx: Tx) => Promise<T>) {
+  return withIdempotency<T>(deps, spec, ({ finish }) =>
+    deps.db.transaction(async (tx) => {
       const response = await work(tx);
       await finish(tx, response);
       return response;
@@ -175,12 +182,13 @@ export function idempotentTransaction<T>(db: Db, spec: IdempotencySpec, work: (t
 }
 
 /** Deletes expired keys in small batches so the table never locks for long. Returns rows deleted. */
-export async function deleteExpiredIdempotencyKeys(db: Db, opts: { batchSize?: number; maxBatches?: number; now?: Date } = {}): Promise<number> {
+export async function deleteExpiredIdempotencyKeys(deps: IdempotencyDeps, opts: { batchSize?: number; maxBatches?: number } = {}): Promise<number> {
   const batchSize = opts.batchSize ?? 500;
+  const now = deps.clock.now();
   let total = 0;
   for (let i = 0; i < (opts.maxBatches ?? 100); i++) {
-    const [res] = (await db.execute(
-      sql`DELETE FROM ${idempotencyRequests} WHERE ${idempotencyRequests.expiresAt} <= ${opts.now ?? new Date()} ORDER BY ${idempotencyRequests.expiresAt} LIMIT ${batchSize}`,
+    const [res] = (await deps.db.execute(
+      sql`DELETE FROM ${idempotencyRequests} WHERE ${idempotencyRequests.expiresAt} <= ${now} ORDER BY ${idempotencyRequests.expiresAt} LIMIT ${batchSize}`,
     )) as unknown as [{ affectedRows: number }];
     total += res.affectedRows;
     if (res.affectedRows < batchSize) break;

@@ -5,8 +5,9 @@ import { outbox } from '../db/schema/index.js';
 /**
  * The transactional outbox: a job is recorded in the same transaction as the change that causes it,
  * so it can never be lost (the change commits, so does the job) or sent for a change that rolled back.
- * The worker's relay hands pending rows to BullMQ; some jobs are also attempted inline right after the
- * commit (a refund, a session expiry) and the outbox is their retry path.
+ * The Stripe calls (a refund, a session expiry) are attempted right after the commit
+ * (jobs/outbox-attempt.ts); the worker's relay (jobs/outbox-relay.ts, run every few seconds by the
+ * maintenance queue) attempts the rows still pending once they are due.
  */
 export const OUTBOX_TOPICS = ['send_booking_confirmation', 'stripe_refund', 'stripe_expire_session'] as const;
 export type OutboxTopic = (typeof OUTBOX_TOPICS)[number];
@@ -18,13 +19,16 @@ export interface OutboxPayloads {
   stripe_expire_session: { bookingId: number; sessionId: string };
 }
 
-/** Records a job; the same dedupe key twice records it once. Returns the row id, or null if it existed. */
+/**
+ * Records a job, due from `availableAt` (the caller's clock: now, usually); the same dedupe key twice
+ * records it once. Returns the row id, or null if it existed.
+ */
 export async function enqueueOutbox<K extends OutboxTopic>(
   tx: DbOrTx,
   topic: K,
   dedupeKey: string,
   payload: OutboxPayloads[K],
-  availableAt = new Date(),
+  availableAt: Date,
 ): Promise<number | null> {
   const [res] = await tx.insert(outbox).ignore().values({ topic, dedupeKey: `${topic}:${dedupeKey}`, payload, availableAt });
   return res.affectedRows === 1 ? res.insertId : null;
@@ -33,7 +37,7 @@ export async function enqueueOutbox<K extends OutboxTopic>(
 export async function markOutboxDone(tx: DbOrTx, id: number): Promise<void> {
   await tx
     .update(outbox)
-    .set({ status: 'dispatched', dispatchedAt: new Date(), attempts: sql`${outbox.attempts} + 1` })
+    .set({ status: 'dispatched', dispatchedAt: sql`NOW(3)`, attempts: sql`${outbox.attempts} + 1` })
     .where(and(eq(outbox.id, id), eq(outbox.status, 'pending')));
 }
 

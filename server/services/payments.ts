@@ -1,7 +1,6 @@
 import { and, count, eq } from 'drizzle-orm';
-import type { Db } from '../db/types.js';
+import type { Deps } from '../deps.js';
 import { bookings, flights, payments } from '../db/schema/index.js';
-import { env } from '../env.js';
 import { AppError } from '../lib/errors.js';
 import { logger } from '../lib/logger.js';
 import { isTransientStripeError, stripeErrorSummary, type Stripe } from '../lib/stripe.js';
@@ -12,7 +11,7 @@ import { enqueueOutbox } from './outbox.js';
 import { actorName, type Actor } from './access-control.js';
 import { bookingView, loadBookingFor, type BookingView } from './bookings.js';
 import { planCheckout } from './checkout-plan.js';
-import { runOutboxJobNow } from '../jobs/run-now.js';
+import { attemptOutboxJob } from '../jobs/outbox-attempt.js';
 
 export interface CheckoutSessionView {
   sessionId: string;
@@ -20,7 +19,8 @@ export interface CheckoutSessionView {
   expiresAt: string;
 }
 
-type Deps = { db: Db; stripe: Stripe };
+/** Opening a session calls Stripe, whose pages link back to APP_BASE_URL. */
+export type PaymentDeps = Pick<Deps, 'db' | 'stripe' | 'config' | 'clock'>;
 
 /**
  * Stripe idempotency key for a session: the booking, how many sessions it had before, and the planned
@@ -40,9 +40,9 @@ export const checkoutIdempotencyKey = (bookingId: number, attempt: number, expir
  *     concurrent or retried calls get the same session, never a second one;
  *  3. record the session on the booking and complete the request's idempotency key, in one transaction.
  */
-export async function createCheckoutSession(deps: Deps, actor: Actor, input: { bookingId: number; idempotencyKey: string }, now = () => new Date()): Promise<CheckoutSessionView> {
+export async function createCheckoutSession(deps: PaymentDeps, actor: Actor, input: { bookingId: number; idempotencyKey: string }): Promise<CheckoutSessionView> {
   const { response } = await withIdempotency<CheckoutSessionView>(
-    deps.db,
+    deps,
     { scope: 'payments.createCheckoutSession', principal: actorName(actor), key: input.idempotencyKey, input: { bookingId: input.bookingId }, lockSeconds: 60 },
     async ({ finish }) => {
       // A session this call closed at Stripe so that it may be replaced (see closeBeforeReplacing).
@@ -52,8 +52,8 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
         const [open] = booking.stripeCheckoutSessionId
           ? await tx.select().from(payments).where(and(eq(payments.stripeCheckoutSessionId, booking.stripeCheckoutSessionId), eq(payments.status, 'open')))
           : [];
-        const t = now();
-        const plan = planCheckout({ booking, sessionOpen: !!open, closedSessionId: closed, now: t, bookingHoldMinutes: env.BOOKING_HOLD_MINUTES });
+        const t = deps.clock.now();
+        const plan = planCheckout({ booking, sessionOpen: !!open, closedSessionId: closed, now: t, bookingHoldMinutes: deps.config.BOOKING_HOLD_MINUTES });
         if (plan.kind === 'reuse') {
           const existing = { sessionId: open!.stripeCheckoutSessionId, url: open!.checkoutUrl, expiresAt: open!.expiresAt.toISOString() };
           await finish(tx, existing);
@@ -92,7 +92,7 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
           // Closed while Stripe answered: the session we just opened must not stay payable. Recorded in
           // the outbox (cancel may not have: the booking did not name this session yet), so a failed
           // expiry is retried like any other.
-          orphanJob = await enqueueOutbox(tx, 'stripe_expire_session', session.id, { bookingId: booking.id, sessionId: session.id });
+          orphanJob = await enqueueOutbox(tx, 'stripe_expire_session', session.id, { bookingId: booking.id, sessionId: session.id }, deps.clock.now());
           return false;
         }
         await tx
@@ -115,7 +115,7 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
         return true;
       });
       if (!stillPayable) {
-        if (orphanJob) await runOutboxJobNow(deps, orphanJob);
+        if (orphanJob) await attemptOutboxJob(deps, orphanJob);
         throw new AppError('INVALID_STATE_TRANSITION', 'The booking was closed while the payment page was being prepared');
       }
       return view;
@@ -127,7 +127,7 @@ export async function createCheckoutSession(deps: Deps, actor: Actor, input: { b
 type SessionPlan = { booking: typeof bookings.$inferSelect; flight: typeof flights.$inferSelect; expiresAt: Date; attempt: number };
 
 /** Step 2: the Checkout Session at Stripe, keyed so that concurrent or retried calls get the same one. */
-async function openStripeSession(deps: Deps, { booking, flight, expiresAt, attempt }: SessionPlan): Promise<Stripe.Checkout.Session> {
+async function openStripeSession(deps: PaymentDeps, { booking, flight, expiresAt, attempt }: SessionPlan): Promise<Stripe.Checkout.Session> {
   const unitAmount = booking.totalMinor / booking.passengerCount;
   if (!Number.isInteger(unitAmount)) throw new Error(`booking ${booking.id}: total does not divide by passengers`);
   try {
@@ -151,8 +151,8 @@ async function openStripeSession(deps: Deps, { booking, flight, expiresAt, attem
         metadata: { bookingId: String(booking.id) },
         payment_intent_data: { metadata: { bookingId: String(booking.id) } },
         expires_at: Math.floor(expiresAt.getTime() / 1000),
-        success_url: `${env.APP_BASE_URL}/bookings/${booking.id}?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
-        cancel_url: `${env.APP_BASE_URL}/bookings/${booking.id}?checkout=cancelled`,
+        success_url: `${deps.config.APP_BASE_URL}/bookings/${booking.id}?checkout=success&session_id={CHECKOUT_SESSION_ID}`,
+        cancel_url: `${deps.config.APP_BASE_URL}/bookings/${booking.id}?checkout=cancelled`,
       },
       { idempotencyKey: checkoutIdempotencyKey(booking.id, attempt, expiresAt) },
     );
@@ -170,7 +170,7 @@ async function openStripeSession(deps: Deps, { booking, flight, expiresAt, attem
  * Expires an open session at Stripe before another replaces it, so that at most one can be paid. One
  * that Stripe reports paid is not replaced: the payment is on its way to us (webhook).
  */
-async function closeBeforeReplacing(deps: Deps, sessionId: string): Promise<void> {
+async function closeBeforeReplacing(deps: PaymentDeps, sessionId: string): Promise<void> {
   const unavailable = (err: unknown) => {
     logger.warn({ err, sessionId }, 'Stripe unavailable while closing a Checkout Session to replace it');
     return new AppError('PAYMENT_PROVIDER_UNAVAILABLE', 'The payment provider is not reachable right now; retry shortly', undefined, 5);
@@ -194,10 +194,10 @@ async function closeBeforeReplacing(deps: Deps, sessionId: string): Promise<void
  * (idempotency key derived from the booking); if Stripe cannot be reached the outbox retries it. The
  * refund's ledger entry is written when Stripe confirms it (charge.refunded / refund.updated webhooks).
  */
-export async function requestRefund(deps: Deps, actor: Actor, input: { bookingId: number; idempotencyKey: string; reason?: string }): Promise<BookingView> {
+export async function requestRefund(deps: PaymentDeps, actor: Actor, input: { bookingId: number; idempotencyKey: string; reason?: string }): Promise<BookingView> {
   let refundJob: number | null = null;
   const { response } = await idempotentTransaction(
-    deps.db,
+    deps,
     {
       scope: 'payments.requestRefund',
       principal: actorName(actor),
@@ -225,11 +225,11 @@ export async function requestRefund(deps: Deps, actor: Actor, input: { bookingId
         bookingId: booking.id,
         paymentIntentId: booking.stripePaymentIntentId,
         ...(input.reason ? { reason: input.reason } : {}),
-      });
+      }, deps.clock.now());
       const [updated] = await tx.select().from(bookings).where(eq(bookings.id, booking.id));
       return bookingView(tx, updated!);
     },
   );
-  if (refundJob) await runOutboxJobNow(deps, refundJob);
+  if (refundJob) await attemptOutboxJob(deps, refundJob);
   return response;
 }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Redis } from '../lib/redis.js';
-import { env } from '../env.js';
+import type { Env } from '../env.js';
 import { AppError } from '../lib/errors.js';
 
 export interface RateLimitRule {
@@ -36,7 +36,7 @@ export class RateLimit {
   }
 
   /** Gives back one attempt (a login or refresh that succeeded should not count against its IP). */
-  async refund(key: string): Promise<void> {
+  async giveBack(key: string): Promise<void> {
     await this.limiter.reward(key, 1);
   }
 
@@ -72,13 +72,13 @@ export interface AuthRateLimitRules {
   registerPerIp: RateLimitRule;
 }
 
-export const authRateLimitRulesFromEnv = (): AuthRateLimitRules => ({
-  loginPerAccount: env.RATE_LIMIT_LOGIN_PER_ACCOUNT,
-  loginPerIp: env.RATE_LIMIT_LOGIN_PER_IP,
-  refreshPerToken: env.RATE_LIMIT_REFRESH_PER_TOKEN,
-  refreshPerIp: env.RATE_LIMIT_REFRESH_PER_IP,
-  refreshPerAccount: env.RATE_LIMIT_REFRESH_PER_ACCOUNT,
-  registerPerIp: env.RATE_LIMIT_REGISTER_PER_IP,
+export const authRateLimitRules = (config: Env): AuthRateLimitRules => ({
+  loginPerAccount: config.RATE_LIMIT_LOGIN_PER_ACCOUNT,
+  loginPerIp: config.RATE_LIMIT_LOGIN_PER_IP,
+  refreshPerToken: config.RATE_LIMIT_REFRESH_PER_TOKEN,
+  refreshPerIp: config.RATE_LIMIT_REFRESH_PER_IP,
+  refreshPerAccount: config.RATE_LIMIT_REFRESH_PER_ACCOUNT,
+  registerPerIp: config.RATE_LIMIT_REGISTER_PER_IP,
 });
 
 /**
@@ -95,7 +95,7 @@ export class AuthRateLimiter {
   readonly refreshPerAccount: RateLimit;
   readonly registerPerIp: RateLimit;
 
-  constructor(redis: Redis, rules: AuthRateLimitRules = authRateLimitRulesFromEnv()) {
+  constructor(redis: Redis, rules: AuthRateLimitRules) {
     this.loginPerAccount = new RateLimit(redis, 'login:account', rules.loginPerAccount);
     this.loginPerIp = new RateLimit(redis, 'login:ip', rules.loginPerIp);
     this.refreshPerToken = new RateLimit(redis, 'refresh:token', rules.refreshPerToken);
@@ -113,7 +113,7 @@ export class AuthRateLimiter {
   }
 
   async loginSucceeded(ip: string, email: string): Promise<void> {
-    await Promise.all([this.loginPerIp.refund(ip), this.loginPerAccount.reset(subjectKey(email))]);
+    await Promise.all([this.loginPerIp.giveBack(ip), this.loginPerAccount.reset(subjectKey(email))]);
   }
 
   beforeRefresh(ip: string, refreshToken: string): Promise<void> {
@@ -132,7 +132,7 @@ export class AuthRateLimiter {
   }
 
   async refreshSucceeded(ip: string): Promise<void> {
-    await this.refreshPerIp.refund(ip);
+    await this.refreshPerIp.giveBack(ip);
   }
 
   beforeRegister(ip: string): Promise<void> {

@@ -2,18 +2,18 @@ import { initTRPC } from '@trpc/server';
 import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
 import type { CreateExpressContextOptions } from '@trpc/server/adapters/express';
 import { ZodError } from 'zod';
-import type { AppDeps } from '../app.js';
+import type { Deps } from '../deps.js';
 import { isAppError } from '../lib/errors.js';
 import { currentRequestId } from '../lib/request-context.js';
 import { authenticate } from '../services/auth.js';
 
 export interface TrpcContext {
-  deps: AppDeps;
+  deps: Deps;
   requestId: string;
   authorization: string | undefined;
 }
 
-export function createContextFactory(deps: AppDeps) {
+export function createContextFactory(deps: Deps) {
   return ({ req }: CreateExpressContextOptions): TrpcContext => ({
     deps,
     requestId: currentRequestId() ?? 'unknown',
@@ -77,4 +77,4 @@ export const middleware = t.middleware;
 export const publicProcedure = t.procedure;
 
 /** Reads the same Bearer access token the mobile REST API issues; narrows ctx.user. */
-export const protectedProcedure = t.procedure.use(({ ctx, next }) => next({ ctx: { ...ctx, user: authenticate(ctx.authorization) } }));
+export const protectedProcedure = t.procedure.use(({ ctx, next }) => next({ ctx: { ...ctx, user: authenticate(ctx.deps.config, ctx.authorization) } }));

@@ -1,20 +1,19 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { startTestApp, type TestContext } from '../support/harness.js';
 import { RateLimit } from '../../server/services/rate-limit.js';
 
-// Small limits for this file only: server/env.ts is parsed once per test file, after this runs.
-vi.hoisted(() => {
-  Object.assign(process.env, {
-    RATE_LIMIT_LOGIN_PER_ACCOUNT: '3/15m',
-    RATE_LIMIT_LOGIN_PER_IP: '7/15m',
-    RATE_LIMIT_REFRESH_PER_TOKEN: '3/15m',
-    RATE_LIMIT_REFRESH_PER_IP: '5/15m',
-    RATE_LIMIT_REFRESH_PER_ACCOUNT: '8/15m',
-    RATE_LIMIT_REGISTER_PER_IP: '4/1h',
-  });
-});
+// Small limits for this file's app only: the rules reach the routers through deps.config.
+const rule = (points: number, durationSeconds: number) => ({ points, durationSeconds });
+const SMALL_LIMITS = {
+  RATE_LIMIT_LOGIN_PER_ACCOUNT: rule(3, 900),
+  RATE_LIMIT_LOGIN_PER_IP: rule(7, 900),
+  RATE_LIMIT_REFRESH_PER_TOKEN: rule(3, 900),
+  RATE_LIMIT_REFRESH_PER_IP: rule(5, 900),
+  RATE_LIMIT_REFRESH_PER_ACCOUNT: rule(8, 900),
+  RATE_LIMIT_REGISTER_PER_IP: rule(4, 3600),
+};
 
 let t: TestContext;
 const AUTH = '/api/mobile/v1/auth';
@@ -24,7 +23,7 @@ const alice = { email: 'alice@example.com', password: PASSWORD };
 const bob = { email: 'bob@example.com', password: PASSWORD };
 
 beforeAll(async () => {
-  t = await startTestApp();
+  t = await startTestApp({ config: SMALL_LIMITS });
   for (const u of [alice, bob]) await api().post(`${AUTH}/register`).send({ ...u, name: 'Limited' }).expect(201);
 });
 afterAll(() => t.close());

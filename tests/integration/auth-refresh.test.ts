@@ -40,14 +40,14 @@ async function rotate(refreshToken: string): Promise<string> {
 }
 
 async function rowOf(token: string) {
-  const [row] = await t.db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, hashRefreshToken(token)));
+  const [row] = await t.db.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, hashRefreshToken(env.REFRESH_TOKEN_PEPPER, token)));
   if (!row) throw new Error('no row for that token');
   return row;
 }
 
 /** Pretends the token was exchanged `seconds` ago: faster than waiting out the grace window. */
 async function rotatedSecondsAgo(token: string, seconds: number) {
-  await t.db.update(refreshTokens).set({ rotatedAt: new Date(Date.now() - seconds * 1000) }).where(eq(refreshTokens.tokenHash, hashRefreshToken(token)));
+  await t.db.update(refreshTokens).set({ rotatedAt: new Date(Date.now() - seconds * 1000) }).where(eq(refreshTokens.tokenHash, hashRefreshToken(env.REFRESH_TOKEN_PEPPER, token)));
 }
 
 function expectTokenError(res: request.Response, code: 'INVALID_TOKEN' | 'REFRESH_TOKEN_REUSED') {
@@ -87,7 +87,7 @@ describe('POST /auth/refresh: rotation', () => {
   it('the idle limit never reaches past the absolute expiry', async () => {
     const { refreshToken } = await signUp();
     const soon = new Date(Date.now() + 3 * 86_400_000);
-    await t.db.update(refreshTokens).set({ absoluteExpiresAt: soon }).where(eq(refreshTokens.tokenHash, hashRefreshToken(refreshToken)));
+    await t.db.update(refreshTokens).set({ absoluteExpiresAt: soon }).where(eq(refreshTokens.tokenHash, hashRefreshToken(env.REFRESH_TOKEN_PEPPER, refreshToken)));
     const next = await rowOf(await rotate(refreshToken));
     expect(next.absoluteExpiresAt).toEqual(soon);
     expect(next.idleExpiresAt).toEqual(soon);
@@ -165,9 +165,9 @@ describe('unknown, expired and revoked refresh tokens', () => {
   it('all get the same 401 INVALID_TOKEN with the same message', async () => {
     const unknown = randomBytes(32).toString('base64url');
     const idle = (await signUp()).refreshToken;
-    await t.db.update(refreshTokens).set({ idleExpiresAt: new Date(Date.now() - 1000) }).where(eq(refreshTokens.tokenHash, hashRefreshToken(idle)));
+    await t.db.update(refreshTokens).set({ idleExpiresAt: new Date(Date.now() - 1000) }).where(eq(refreshTokens.tokenHash, hashRefreshToken(env.REFRESH_TOKEN_PEPPER, idle)));
     const absolute = (await signUp()).refreshToken;
-    await t.db.update(refreshTokens).set({ absoluteExpiresAt: new Date(Date.now() - 1000) }).where(eq(refreshTokens.tokenHash, hashRefreshToken(absolute)));
+    await t.db.update(refreshTokens).set({ absoluteExpiresAt: new Date(Date.now() - 1000) }).where(eq(refreshTokens.tokenHash, hashRefreshToken(env.REFRESH_TOKEN_PEPPER, absolute)));
     const loggedOut = (await signUp()).refreshToken;
     await api().post(`${AUTH}/logout`).send({ refreshToken: loggedOut }).expect(204);
 

@@ -55,10 +55,10 @@ describe('a randomised mix of everything, concurrently', () => {
         if (row.status === 'confirmed' && roll < 0.4) await f.client.payments.requestRefund.mutate({ bookingId: f.booking.id, idempotencyKey: newKey() }).catch(() => undefined);
         else if (row.status === 'confirmed' && roll < 0.6 && row.pi) more.push(...t.fakeStripe.refundFromDashboard(row.pi, 5_000));
       }),
-      expireLapsedHolds(t.deps, { now: new Date(Date.now() + 3 * 3600_000) }),
+      expireLapsedHolds({ ...t.deps, clock: { now: () => new Date(Date.now() + 3 * 3600_000) } }),
       relayOutbox(t.deps),
     ]);
-    await relayOutbox(t.deps, { now: new Date(Date.now() + 3600_000) });
+    await relayOutbox({ ...t.deps, clock: { now: () => new Date(Date.now() + 3600_000) } });
     const refundEvents = t.fakeStripe.events.filter((e) => e.type === 'charge.refunded' || e.type.startsWith('refund.'));
     const round2 = await Promise.all(shuffle([...refundEvents, ...refundEvents, ...more], 11).map((e) => t.fakeStripe.deliver(e)));
     expect(round2.every((r) => r.status === 200)).toBe(true);

@@ -10,7 +10,7 @@ import { trpcError } from '../support/trpc-errors.js';
 import { bookingRow } from '../support/booking-flow.js';
 import { bookings, idempotencyRequests, outbox, payments } from '../../server/db/schema/index.js';
 import { inventoryViolations } from '../../server/services/inventory.js';
-import { runOutboxJobNow } from '../../server/jobs/run-now.js';
+import { attemptOutboxJob } from '../../server/jobs/outbox-attempt.js';
 import { createCheckoutSession } from '../../server/services/payments.js';
 import { createStripe } from '../../server/lib/stripe.js';
 import { AppError } from '../../server/lib/errors.js';
@@ -369,7 +369,7 @@ describe('bookings.cancel of a booking with an open Checkout Session', () => {
     expect(job.lastError).toBeTruthy();
 
     t.fakeStripe.setFault({ mode: 'none' });
-    expect(await runOutboxJobNow(t.deps, await backOffElapsed(t, job.id))).toBe('done');
+    expect(await attemptOutboxJob(t.deps, await backOffElapsed(t, job.id))).toBe('done');
     expect(await outboxRow(t, `stripe_expire_session:${sessionId}`)).toMatchObject({ status: 'dispatched' });
     expect(t.fakeStripe.sessions.get(sessionId).status).toBe('expired');
   });
@@ -461,8 +461,8 @@ describe('payments.requestRefund', () => {
     expect(job.lastError).toBeTruthy();
 
     t.fakeStripe.setFault({ mode: 'none' });
-    expect(await runOutboxJobNow(t.deps, await backOffElapsed(t, job.id))).toBe('done');
-    expect(await runOutboxJobNow(t.deps, job.id)).toBe('skipped');
+    expect(await attemptOutboxJob(t.deps, await backOffElapsed(t, job.id))).toBe('done');
+    expect(await attemptOutboxJob(t.deps, job.id)).toBe('skipped');
     expect(await outboxRow(t, `stripe_refund:booking:${booking.id}`)).toMatchObject({ status: 'dispatched' });
     const made = [...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId);
     expect(made).toHaveLength(1);
@@ -477,7 +477,7 @@ describe('payments.requestRefund', () => {
     await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: key() });
     const job = await outboxRow(t, `stripe_refund:booking:${booking.id}`);
     expect(job).toMatchObject({ status: 'pending', attempts: 1 });
-    expect(await runOutboxJobNow(t.deps, await backOffElapsed(t, job.id))).toBe('done');
+    expect(await attemptOutboxJob(t.deps, await backOffElapsed(t, job.id))).toBe('done');
     expect(refundRequests(t, paymentIntentId)).toHaveLength(2);
     expect([...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId)).toHaveLength(1);
   });
@@ -542,7 +542,7 @@ describe('createCheckoutSession races', () => {
       // The first attempt to expire it fails: the outbox must keep it.
       t.fakeStripe.setFault({ mode: 'error', times: 1, pathPrefix: `/v1/checkout/sessions/${session.id}/expire` });
     });
-    const err = await createCheckoutSession({ db: t.db, stripe }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() }).catch(
+    const err = await createCheckoutSession({ ...t.deps, stripe }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() }).catch(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(AppError);
@@ -552,7 +552,7 @@ describe('createCheckoutSession races', () => {
     const job = await outboxRow(t, `stripe_expire_session:${opened}`);
     expect(job).toMatchObject({ status: 'pending', attempts: 1 });
 
-    expect(await runOutboxJobNow(t.deps, await backOffElapsed(t, job.id))).toBe('done');
+    expect(await attemptOutboxJob(t.deps, await backOffElapsed(t, job.id))).toBe('done');
     expect(t.fakeStripe.sessions.get(opened!).status).toBe('expired');
     expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'cancelled', seatsHeld: 0 });
   });
@@ -565,7 +565,7 @@ describe('createCheckoutSession races', () => {
     try {
       const stripe = createStripe(env.STRIPE_SECRET_KEY, busy.url, { maxNetworkRetries: 0, timeoutMs: 3000 });
       const k = key();
-      const err = await createCheckoutSession({ db: t.db, stripe }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: k }).catch(
+      const err = await createCheckoutSession({ ...t.deps, stripe }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: k }).catch(
         (e: unknown) => e,
       );
       expect(err).toBeInstanceOf(AppError);
@@ -595,7 +595,7 @@ describe('replacing a session that is about to expire', () => {
     const { booking, client, user } = await pendingBooking(t);
     const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
     const lateNow = new Date(Date.parse(first.expiresAt) - 60_000);
-    const second = await createCheckoutSession(t.deps, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() }, () => lateNow);
+    const second = await createCheckoutSession({ ...t.deps, clock: { now: () => lateNow } }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() });
     expect(second.sessionId).not.toBe(first.sessionId);
     expect(t.fakeStripe.sessions.get(first.sessionId).status).toBe('expired');
     expect(t.fakeStripe.sessions.get(second.sessionId).status).toBe('open');
@@ -615,7 +615,7 @@ describe('replacing a session that is about to expire', () => {
     const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
     t.fakeStripe.completeSession(first.sessionId); // paid; the webhook has not arrived yet
     const lateNow = new Date(Date.parse(first.expiresAt) - 60_000);
-    const err = await createCheckoutSession(t.deps, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() }, () => lateNow).catch(
+    const err = await createCheckoutSession({ ...t.deps, clock: { now: () => lateNow } }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() }).catch(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(AppError);
@@ -629,7 +629,7 @@ describe('replacing a session that is about to expire', () => {
     const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
     t.fakeStripe.setFault({ mode: 'error' });
     const lateNow = new Date(Date.parse(first.expiresAt) - 60_000);
-    const err = await createCheckoutSession(t.deps, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() }, () => lateNow).catch(
+    const err = await createCheckoutSession({ ...t.deps, clock: { now: () => lateNow } }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() }).catch(
       (e: unknown) => e,
     );
     expect((err as AppError).code).toBe('PAYMENT_PROVIDER_UNAVAILABLE');

@@ -24,7 +24,7 @@ describe('GET /health', () => {
   it('is 503 naming the database when the database is unreachable', async () => {
     const unreachable = createDatabase('mysql://root@127.0.0.1:1/nowhere', { connectionLimit: 1 });
     const redis = createRedis(REDIS_URL);
-    const app = createApp({ db: unreachable.db, redis, stripe: createStripe(env.STRIPE_SECRET_KEY, t.fakeStripe.url) });
+    const app = createApp({ ...t.deps, db: unreachable.db, redis, stripe: createStripe(env.STRIPE_SECRET_KEY, t.fakeStripe.url) });
     try {
       const res = await request(app).get('/health');
       expect(res.status).toBe(503);

@@ -9,7 +9,7 @@ import { bookings, bookingTransitions, financialLedger, outbox, stripeEvents } f
 import { inventoryViolations } from '../../server/services/inventory.js';
 import { expireLapsedHolds } from '../../server/services/bookings.js';
 import { relayOutbox } from '../../server/jobs/outbox-relay.js';
-import { runOutboxJobNow } from '../../server/jobs/run-now.js';
+import { attemptOutboxJob } from '../../server/jobs/outbox-attempt.js';
 import { env } from '../../server/env.js';
 
 let t: TestContext;
@@ -261,7 +261,7 @@ describe('other payment outcomes', () => {
     const { booking, sessionId, flightId } = await bookAndOpenCheckout(t, { seats: 10, passengers: 2 });
     // The traveller pays at the last second; our hold expiry runs before Stripe's events arrive.
     const paid = t.fakeStripe.completeSession(sessionId);
-    expect(await expireLapsedHolds(t.deps, { now: new Date(Date.now() + 48 * 3600_000) })).toContain(booking.id);
+    expect(await expireLapsedHolds({ ...t.deps, clock: { now: () => new Date(Date.now() + 48 * 3600_000) } })).toContain(booking.id);
     expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'expired', seatsHeld: 0 });
     expect(await seatsAvailable(t.db, flightId)).toBe(10);
     for (const e of paid) expect((await t.fakeStripe.deliver(e)).status).toBe(200);
@@ -291,7 +291,7 @@ describe('more late and broken cases', () => {
     const { booking, sessionId, flightId } = await bookAndOpenCheckout(t, { seats: 10, passengers: 2 });
     for (const e of t.fakeStripe.expireSessionNow(sessionId)) expect((await t.fakeStripe.deliver(e)).status).toBe(200);
     expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'pending_payment', seatsHeld: 2 });
-    expect(await expireLapsedHolds(t.deps, { now: new Date(Date.now() + 3 * 3600_000) })).toContain(booking.id);
+    expect(await expireLapsedHolds({ ...t.deps, clock: { now: () => new Date(Date.now() + 3 * 3600_000) } })).toContain(booking.id);
     expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'expired', seatsHeld: 0 });
     expect(await seatsAvailable(t.db, flightId)).toBe(10);
   });
@@ -299,7 +299,7 @@ describe('more late and broken cases', () => {
   it('a late payment for a flight that has already departed is refunded, not confirmed', async () => {
     const { booking, sessionId, flightId } = await bookAndOpenCheckout(t, { seats: 10, passengers: 1 });
     const paid = t.fakeStripe.completeSession(sessionId);
-    expect(await expireLapsedHolds(t.deps, { now: new Date(Date.now() + 48 * 3600_000) })).toContain(booking.id);
+    expect(await expireLapsedHolds({ ...t.deps, clock: { now: () => new Date(Date.now() + 48 * 3600_000) } })).toContain(booking.id);
     await t.db.execute(sql`UPDATE flights SET departure_at = NOW(3) - INTERVAL 2 HOUR, arrival_at = NOW(3) - INTERVAL 1 HOUR WHERE id = ${flightId}`);
     for (const e of paid) expect((await t.fakeStripe.deliver(e)).status).toBe(200);
     expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'refund_pending', seatsHeld: 0 });
@@ -390,14 +390,14 @@ describe('second review: payment intents, early refunds, redeliveries, leases', 
     const [job] = await t.db.select().from(outbox).where(eq(outbox.dedupeKey, `stripe_refund:booking:${flow.booking.id}`));
     expect(job).toMatchObject({ status: 'pending', attempts: 1 });
     // Before its back-off has passed, nobody runs it.
-    expect(await runOutboxJobNow(t.deps, job!.id)).toBe('skipped');
+    expect(await attemptOutboxJob(t.deps, job!.id)).toBe('skipped');
     await t.db.update(outbox).set({ availableAt: new Date(Date.now() - 1000) }).where(eq(outbox.id, job!.id));
     t.fakeStripe.setFault({ mode: 'hang', pathPrefix: '/v1/refunds' });
     const posts = () => t.fakeStripe.requests.filter((r) => r.method === 'POST' && r.path === '/v1/refunds' && r.body.payment_intent === (job!.payload as any).paymentIntentId).length;
     const before = posts();
-    const first = runOutboxJobNow(t.deps, job!.id); // leases, then hangs at Stripe
+    const first = attemptOutboxJob(t.deps, job!.id); // leases, then hangs at Stripe
     await new Promise((r) => setTimeout(r, 200));
-    expect(await runOutboxJobNow(t.deps, job!.id)).toBe('skipped');
+    expect(await attemptOutboxJob(t.deps, job!.id)).toBe('skipped');
     expect(await first).toBe('retry');
     t.fakeStripe.setFault({ mode: 'none' });
     expect(posts() - before).toBe(1);

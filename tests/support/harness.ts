@@ -3,8 +3,10 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import mysql from 'mysql2/promise';
 import { createTRPCClient, httpLink } from '@trpc/client';
-import { env } from '../../server/env.js';
-import { createApp, type AppDeps } from '../../server/app.js';
+import { env, type Env } from '../../server/env.js';
+import { createApp } from '../../server/app.js';
+import { systemClock, type Deps } from '../../server/deps.js';
+import { logger } from '../../server/lib/logger.js';
 import { createDatabase, type Database } from '../../server/db/client.js';
 import { runMigrations } from '../../server/db/migrate.js';
 import { createRedis, type Redis } from '../../server/lib/redis.js';
@@ -33,8 +35,8 @@ export async function createTestDatabase(): Promise<{ url: string; name: string;
 }
 
 export interface TestContext {
-  deps: AppDeps;
-  db: AppDeps['db'];
+  deps: Deps;
+  db: Deps['db'];
   redis: Redis;
   fakeStripe: FakeStripe;
   databaseUrl: string;
@@ -51,13 +53,13 @@ export interface TestContext {
  * fake Stripe server that the real Stripe SDK talks to. Webhooks from the fake are signed with the
  * app's STRIPE_WEBHOOK_SECRET and delivered to this app.
  */
-export async function startTestApp(opts: { stripeTimeoutMs?: number } = {}): Promise<TestContext> {
+export async function startTestApp(opts: { stripeTimeoutMs?: number; config?: Partial<Env> } = {}): Promise<TestContext> {
   const testDb = await createTestDatabase();
   const redisPrefix = `test:${testDb.name}:`;
   const redis = createRedis(REDIS_URL, { keyPrefix: redisPrefix });
   const fakeStripe = await startFakeStripe({ webhookSecret: env.STRIPE_WEBHOOK_SECRET });
   const stripe = createStripe(env.STRIPE_SECRET_KEY, fakeStripe.url, { timeoutMs: opts.stripeTimeoutMs ?? 3000, maxNetworkRetries: 0 });
-  const deps: AppDeps = { db: testDb.database.db, redis, stripe };
+  const deps: Deps = { db: testDb.database.db, redis, stripe, config: { ...env, ...opts.config }, clock: systemClock, logger };
   const app = createApp(deps);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../../server/db/types.js';
 import { users, type UserRole } from '../../server/db/schema/index.js';
+import { env } from '../../server/env.js';
 import { signAccessToken } from '../../server/services/access-tokens.js';
 
 /**
@@ -17,6 +18,6 @@ export async function createUser(db: Db, opts: { role?: UserRole; tokenRole?: Us
     role: opts.role ?? 'traveller',
   });
   const id = res.insertId;
-  const { accessToken } = signAccessToken({ id, role: opts.tokenRole ?? opts.role ?? 'traveller' });
+  const { accessToken } = signAccessToken(env, { id, role: opts.tokenRole ?? opts.role ?? 'traveller' });
   return { id, email, accessToken };
 }

@@ -30,6 +30,8 @@ export interface HandlerContext {
   /** Who the booking's audit trail names: `stripe:<event id>`. */
   actor: string;
   prefetched: Prefetched;
+  /** The clock's time when the transaction opened: whether a flight has left, a hold has run out. */
+  now: Date;
 }
 
 export type BookingRow = typeof bookings.$inferSelect;

@@ -1,6 +1,7 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type Stripe from 'stripe';
 import type { Db } from '../../db/types.js';
+import type { Deps } from '../../deps.js';
 import { stripeEvents } from '../../db/schema/index.js';
 import { logger } from '../../lib/logger.js';
 import { isTransientDbError } from '../../lib/errors.js';
@@ -61,7 +62,7 @@ function handlerFor<T extends Stripe.Event.Type>(type: T): EventHandler<T> | und
 /** Retries of an unexplained failure after which the event is flagged for a human (it still gets 500). */
 const FLAG_AFTER_RETRIES = 3;
 
-export async function handleStripeEvent(deps: { db: Db; stripe: Stripe }, event: Stripe.Event): Promise<EventOutcome> {
+export async function handleStripeEvent(deps: Pick<Deps, 'db' | 'stripe' | 'clock'>, event: Stripe.Event): Promise<EventOutcome> {
   const log = logger.child({ stripeEventId: event.id, stripeEventType: event.type });
   await deps.db
     .insert(stripeEvents)
@@ -93,8 +94,9 @@ export async function handleStripeEvent(deps: { db: Db; stripe: Stripe }, event:
         .for('update');
       if (!row) throw new Error(`stripe event ${event.id} vanished after insert`);
       if (row.processed) return 'duplicate' as const;
-      const handled = handler ? await handler.handle({ tx, eventId: event.id, actor: `stripe:${event.id}`, prefetched }, event) : 'ignored';
-      await tx.update(stripeEvents).set({ processed: true, processedAt: new Date(), lastError: null }).where(eq(stripeEvents.id, event.id));
+      const now = deps.clock.now();
+      const handled = handler ? await handler.handle({ tx, eventId: event.id, actor: `stripe:${event.id}`, prefetched, now }, event) : 'ignored';
+      await tx.update(stripeEvents).set({ processed: true, processedAt: now, lastError: null }).where(eq(stripeEvents.id, event.id));
       return handled;
     });
     log.info({ outcome }, 'stripe event handled');

@@ -120,7 +120,7 @@ async function onPaymentSucceeded(ctx: HandlerContext, booking: BookingRow, p: P
       paymentIntentId: p.paymentIntentId,
       reason: 'duplicate payment',
       idempotencySuffix: p.paymentIntentId,
-    });
+    }, ctx.now);
     await flag(ctx, booking.id, `duplicate payment ${p.paymentIntentId} refunded automatically`);
     return;
   }
@@ -135,7 +135,7 @@ async function onPaymentSucceeded(ctx: HandlerContext, booking: BookingRow, p: P
 async function applyPayment(ctx: HandlerContext, booking: BookingRow, paymentIntentId: string) {
   const paid = { paymentStatus: 'paid' as const, stripePaymentIntentId: paymentIntentId, holdExpiresAt: null };
   const refund = (reason: string) =>
-    enqueueOutbox(ctx.tx, 'stripe_refund', `booking:${booking.id}`, { bookingId: booking.id, paymentIntentId, reason });
+    enqueueOutbox(ctx.tx, 'stripe_refund', `booking:${booking.id}`, { bookingId: booking.id, paymentIntentId, reason }, ctx.now);
   switch (booking.status) {
     case 'pending_payment':
       if (await flightDeparted(ctx, booking.flightId)) {
@@ -148,7 +148,7 @@ async function applyPayment(ctx: HandlerContext, booking: BookingRow, paymentInt
         return;
       }
       await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'confirmed', reason: 'payment received', actor: ctx.actor, set: paid });
-      await enqueueOutbox(ctx.tx, 'send_booking_confirmation', `booking:${booking.id}`, { bookingId: booking.id });
+      await enqueueOutbox(ctx.tx, 'send_booking_confirmation', `booking:${booking.id}`, { bookingId: booking.id }, ctx.now);
       return;
     case 'failed':
     case 'expired':
@@ -156,7 +156,7 @@ async function applyPayment(ctx: HandlerContext, booking: BookingRow, paymentInt
       const departed = await flightDeparted(ctx, booking.flightId);
       if (!departed && (await retakeBookingSeats(ctx.tx, booking))) {
         await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'confirmed', reason: `late payment after ${booking.status}; seats taken again`, actor: ctx.actor, set: paid });
-        await enqueueOutbox(ctx.tx, 'send_booking_confirmation', `booking:${booking.id}`, { bookingId: booking.id });
+        await enqueueOutbox(ctx.tx, 'send_booking_confirmation', `booking:${booking.id}`, { bookingId: booking.id }, ctx.now);
       } else {
         const why = departed ? 'flight departed' : 'no seats left';
         await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'refund_pending', reason: `late payment after ${booking.status}; ${why}, refunding`, actor: ctx.actor, set: paid });
@@ -172,7 +172,7 @@ async function applyPayment(ctx: HandlerContext, booking: BookingRow, paymentInt
 
 async function flightDeparted(ctx: HandlerContext, flightId: number): Promise<boolean> {
   const [flight] = await ctx.tx.select({ departureAt: flights.departureAt }).from(flights).where(eq(flights.id, flightId));
-  return !flight || flight.departureAt <= new Date();
+  return !flight || flight.departureAt <= ctx.now;
 }
 
 export async function onSessionPaymentFailed(ctx: HandlerContext, event: EventOf<'checkout.session.async_payment_failed'>): Promise<'processed'> {
@@ -210,7 +210,7 @@ export async function onSessionExpired(ctx: HandlerContext, event: EventOf<'chec
   // Expires the booking only when its hold has run out as well. A session closed early (we expire the
   // old page before opening a replacement; a hold longer than the page) leaves the seats held until the
   // hold lapses, and the hold-expiry job ends the booking then.
-  const holdOver = !booking.holdExpiresAt || booking.holdExpiresAt.getTime() <= Date.now() + HOLD_EXPIRY_TOLERANCE_MS;
+  const holdOver = !booking.holdExpiresAt || booking.holdExpiresAt.getTime() <= ctx.now.getTime() + HOLD_EXPIRY_TOLERANCE_MS;
   if (booking.status === 'pending_payment' && booking.stripeCheckoutSessionId === session.id && booking.paymentStatus !== 'processing' && holdOver) {
     await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'expired', reason: 'checkout session expired', actor: ctx.actor, set: { holdExpiresAt: null } });
     await releaseBookingSeats(ctx.tx, booking);

@@ -80,7 +80,7 @@ async function onRefund(ctx: HandlerContext, booking: BookingRow, refund: Stripe
         amountMinor: refund.amount,
         reason: `retry after failed refund ${refund.id}`,
         idempotencySuffix: refund.id,
-      });
+      }, ctx.now);
     }
   }
 }

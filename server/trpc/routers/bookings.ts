@@ -28,8 +28,8 @@ export const ListBookingsInput = z
 export const CancelBookingInput = z.object({ id: z.number().int().positive(), idempotencyKey: IdempotencyKey });
 
 export const bookingsRouter = router({
-  create: protectedProcedure.input(CreateBookingInput).mutation(({ ctx, input }) => createBooking(ctx.deps.db, ctx.user, input)),
-  byId: protectedProcedure.input(BookingByIdInput).query(({ ctx, input }) => getBooking(ctx.deps.db, ctx.user, input.id)),
-  list: protectedProcedure.input(ListBookingsInput).query(({ ctx, input }) => listBookings(ctx.deps.db, ctx.user, input)),
+  create: protectedProcedure.input(CreateBookingInput).mutation(({ ctx, input }) => createBooking(ctx.deps, ctx.user, input)),
+  byId: protectedProcedure.input(BookingByIdInput).query(({ ctx, input }) => getBooking(ctx.deps, ctx.user, input)),
+  list: protectedProcedure.input(ListBookingsInput).query(({ ctx, input }) => listBookings(ctx.deps, ctx.user, input)),
   cancel: protectedProcedure.input(CancelBookingInput).mutation(({ ctx, input }) => cancelBooking(ctx.deps, ctx.user, input)),
 });

@@ -22,7 +22,7 @@ export const FlightByIdInput = z.object({ id: z.number().int().positive() });
 
 export const flightsRouter = router({
   search: publicProcedure.input(SearchFlightsInput).query(async ({ ctx, input }) => ({
-    flights: await searchFlights(ctx.deps.db, input),
+    flights: await searchFlights(ctx.deps, input),
   })),
-  byId: publicProcedure.input(FlightByIdInput).query(({ ctx, input }) => getFlight(ctx.deps.db, input.id)),
+  byId: publicProcedure.input(FlightByIdInput).query(({ ctx, input }) => getFlight(ctx.deps, input)),
 });

@@ -7,11 +7,12 @@ import { markOutboxAttemptFailed, markOutboxDone, type OutboxPayloads } from '..
 import { expireStripeSession, requestStripeRefund, type StripeJobDeps } from './stripe-calls.js';
 
 /**
- * Runs one outbox job now (right after the commit that recorded it). Success marks it done; a failure
- * a retry may cure leaves it pending for the worker; any other failure marks it failed and flags the
- * booking for a human. Never throws: the caller's own change has already committed.
+ * One attempt at one outbox job: lease the row, make its Stripe call, record the outcome. Used right
+ * after the commit that recorded the job, and by the worker's relay for every retry. Success marks it
+ * done; a failure a retry may cure leaves it pending for the relay; any other failure marks it failed
+ * and flags the booking for a human. Never throws: the caller's own change has already committed.
  */
-export async function runOutboxJobNow(deps: StripeJobDeps, outboxId: number): Promise<'done' | 'retry' | 'failed' | 'skipped'> {
+export async function attemptOutboxJob(deps: StripeJobDeps, outboxId: number): Promise<'done' | 'retry' | 'failed' | 'skipped'> {
   try {
     return await runJob(deps, outboxId);
   } catch (err) {
@@ -30,7 +31,7 @@ async function runJob(deps: StripeJobDeps, outboxId: number): Promise<'done' | '
   // Lease it with a conditional UPDATE: only a due row (available_at <= now) can be leased, and the
   // lease moves available_at into the future, so of two runners exactly one gets affectedRows 1 and a
   // row backing off after a failure is not run early.
-  const now = new Date();
+  const now = deps.clock.now();
   const [lease] = await deps.db
     .update(outbox)
     .set({ availableAt: new Date(now.getTime() + LEASE_MS) })
