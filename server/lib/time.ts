@@ -1,40 +1,127 @@
+/**
+ * Local calendar dates and UTC offsets of IANA time zones, from the runtime's own tz data (Intl).
+ *
+ * Building an `Intl.DateTimeFormat` costs far more than using one (it loads the zone and locale data), and
+ * a search needs several, so each zone gets one formatter, built on first use and kept for the life of the
+ * process. The set of zones is the airports' zones: small and bounded.
+ */
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatterFor(timeZone: string): Intl.DateTimeFormat {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    // Throws RangeError for an unknown zone, before anything is cached.
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      // h23, not hour12: false: the latter renders midnight as "24" on some ICU versions.
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    formatters.set(timeZone, f);
+  }
+  return f;
+}
+
+interface WallClock {
+  year: number;
+  month: number;
+  day: number;
+  /** The local wall-clock time as if it were UTC, in ms, whole seconds. */
+  asUtcMs: number;
+}
+
+// en-US with h23 formats as "MM/DD/YYYY, HH:MM:SS"; format() + this pattern costs a fifth of formatToParts.
+const WALL_CLOCK = /^(\d{2})\/(\d{2})\/(\d+),? (\d{2}):(\d{2}):(\d{2})$/;
+
+function wallClock(instant: Date, timeZone: string): WallClock {
+  const f = formatterFor(timeZone);
+  const m = WALL_CLOCK.exec(f.format(instant));
+  const [month, day, year, hour, minute, second] = (m ? m.slice(1) : partsInOrder(f, instant)).map(Number) as [
+    number, number, number, number, number, number,
+  ];
+  const asUtc = new Date(0);
+  // setUTCFullYear, not Date.UTC: Date.UTC maps years 0-99 to 1900-1999.
+  asUtc.setUTCFullYear(year, month - 1, day);
+  asUtc.setUTCHours(hour, minute, second, 0);
+  return { year, month, day, asUtcMs: asUtc.getTime() };
+}
+
+/** Another ICU's layout: slower, but right. */
+function partsInOrder(f: Intl.DateTimeFormat, instant: Date): string[] {
+  const parts = f.formatToParts(instant);
+  return (['month', 'day', 'year', 'hour', 'minute', 'second'] as const).map((type) => parts.find((p) => p.type === type)?.value ?? 'NaN');
+}
+
 /** Offset of `timeZone` from UTC at `instant`, in milliseconds (positive east of Greenwich). */
 export function zoneOffsetMs(instant: Date, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    hourCycle: 'h23',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-    hour: '2-digit',
-    minute: '2-digit',
-    second: '2-digit',
-  }).formatToParts(instant);
-  const get = (type: string) => Number(parts.find((p) => p.type === type)?.value);
-  const asUtc = Date.UTC(get('year'), get('month') - 1, get('day'), get('hour'), get('minute'), get('second'));
-  return asUtc - Math.floor(instant.getTime() / 1000) * 1000;
-}
-
-/** The UTC instant of local wall-clock midnight starting `date` (YYYY-MM-DD) in `timeZone`. */
-export function localMidnightUtc(date: string, timeZone: string): Date {
-  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
-  const wall = Date.UTC(y, m - 1, d);
-  // Two passes settle the offset across a DST change near midnight.
-  let guess = wall - zoneOffsetMs(new Date(wall), timeZone);
-  guess = wall - zoneOffsetMs(new Date(guess), timeZone);
-  return new Date(guess);
-}
-
-/** [start, end) in UTC of the local calendar day `date` in `timeZone`. */
-export function localDayRangeUtc(date: string, timeZone: string): { start: Date; end: Date } {
-  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
-  const next = new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
-  return { start: localMidnightUtc(date, timeZone), end: localMidnightUtc(next, timeZone) };
+  return wallClock(instant, timeZone).asUtcMs - Math.floor(instant.getTime() / 1000) * 1000;
 }
 
 /** The local calendar date (YYYY-MM-DD) of `instant` in `timeZone`. */
 export function localDate(instant: Date, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(instant);
+  const { year, month, day } = wallClock(instant, timeZone);
+  return `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
+}
+
+/** Further than any zone's offset from UTC (+14h / -12h), so these samples bracket every candidate. */
+const BRACKET_MS = 15 * 3_600_000;
+
+/**
+ * The first instant whose local wall-clock time in `timeZone` is at or after `wallMs` (a wall-clock time
+ * written as if it were UTC).
+ *
+ * - No change nearby: the one instant `wallMs - offset`.
+ * - Clocks went back (the wall time happens twice): the earlier of the two.
+ * - Clocks went forward over it (Africa/Cairo, Asia/Beirut and, until 2019, America/Sao_Paulo skip
+ *   00:00 -> 01:00, so their local day starts at 01:00): the transition instant itself. Found by
+ *   bisection, since the gap need not start exactly at `wallMs`; it runs only for wall times in a gap.
+ */
+function firstInstantAtOrAfterWall(wallMs: number, timeZone: string): number {
+  const offsetBefore = zoneOffsetMs(new Date(wallMs - BRACKET_MS), timeZone);
+  const offsetAfter = zoneOffsetMs(new Date(wallMs + BRACKET_MS), timeZone);
+  const earlier = wallMs - Math.max(offsetBefore, offsetAfter);
+  const later = wallMs - Math.min(offsetBefore, offsetAfter);
+  const wallAt = (t: number) => t + zoneOffsetMs(new Date(t), timeZone);
+  if (wallAt(earlier) === wallMs) return earlier;
+  if (wallAt(later) === wallMs) return later;
+  // A gap: wallAt(earlier) < wallMs <= wallAt(later). Offsets are whole seconds, so are both ends.
+  let lo = earlier;
+  let hi = later;
+  while (hi - lo > 1000) {
+    const mid = lo + Math.floor((hi - lo) / 2000) * 1000;
+    if (wallAt(mid) >= wallMs) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
+
+function wallMidnightMs(date: string): number {
+  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
+  const t = new Date(0);
+  t.setUTCFullYear(y, m - 1, d);
+  return t.getTime();
+}
+
+/**
+ * The UTC instant at which the local calendar day `date` (YYYY-MM-DD) starts in `timeZone`: local
+ * midnight, or the first instant after it when a DST change skips midnight.
+ */
+export function localMidnightUtc(date: string, timeZone: string): Date {
+  return new Date(firstInstantAtOrAfterWall(wallMidnightMs(date), timeZone));
+}
+
+/** [start, end) in UTC of the local calendar day `date` in `timeZone`; 23 or 25 hours long on DST days. */
+export function localDayRangeUtc(date: string, timeZone: string): { start: Date; end: Date } {
+  const wall = wallMidnightMs(date);
+  return {
+    start: new Date(firstInstantAtOrAfterWall(wall, timeZone)),
+    end: new Date(firstInstantAtOrAfterWall(wall + 86_400_000, timeZone)),
+  };
 }
 
 export function addMinutes(d: Date, minutes: number): Date {
