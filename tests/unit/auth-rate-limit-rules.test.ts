@@ -21,7 +21,33 @@ describe('rate-limit configuration', () => {
     expect(parseEnv({ ...testEnv(), RATE_LIMIT_LOGIN_PER_IP: value }).RATE_LIMIT_LOGIN_PER_IP).toEqual(rule);
   });
 
-  it.each(['ten', '10', '10/15', '0/15m', '10/0m', '10/15d'])('refuses %s, naming the variable', (value) => {
-    expect(() => parseEnv({ ...testEnv(), RATE_LIMIT_LOGIN_PER_ACCOUNT: value })).toThrow(/RATE_LIMIT_LOGIN_PER_ACCOUNT must look like <points>\/<window>/);
+  it.each(['ten', '10', '10/15', '0/15m', '10/0m', '10/15d', '10/15M', '1.5/1m', '-1/1m', '10 / 15m', '10/15m/2', '/15m', '10/m'])('refuses %s, naming the variable', (value) => {
+    expect(() => parseEnv({ ...testEnv(), RATE_LIMIT_LOGIN_PER_ACCOUNT: value })).toThrow(/RATE_LIMIT_LOGIN_PER_ACCOUNT must look like <points>\/<window>, e\.g\. 10\/15m/);
+  });
+
+  it('reads around surrounding blanks (a .env line with a trailing space)', () => {
+    expect(parseEnv({ ...testEnv(), RATE_LIMIT_LOGIN_PER_IP: ' 7/2m ' }).RATE_LIMIT_LOGIN_PER_IP).toEqual({ points: 7, durationSeconds: 120 });
+  });
+
+  it('an empty value (`RATE_LIMIT_REGISTER_PER_IP=` in .env) means the default, not a refusal', () => {
+    expect(parseEnv({ ...testEnv(), RATE_LIMIT_REGISTER_PER_IP: '' }).RATE_LIMIT_REGISTER_PER_IP).toEqual({ points: 20, durationSeconds: 3600 });
+  });
+
+  it('every rule variable is checked, and all the bad ones are named at once', () => {
+    const names = [
+      'RATE_LIMIT_LOGIN_PER_ACCOUNT',
+      'RATE_LIMIT_LOGIN_PER_IP',
+      'RATE_LIMIT_REFRESH_PER_TOKEN',
+      'RATE_LIMIT_REFRESH_PER_IP',
+      'RATE_LIMIT_REFRESH_PER_ACCOUNT',
+      'RATE_LIMIT_REGISTER_PER_IP',
+    ];
+    let message = '';
+    try {
+      parseEnv({ ...testEnv(), ...Object.fromEntries(names.map((n) => [n, 'lots'])) });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    for (const name of names) expect(message).toContain(`- ${name}: ${name} must look like <points>/<window>`);
   });
 });
