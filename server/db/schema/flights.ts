@@ -16,7 +16,11 @@ export const flights = mysqlTable(
     priceMinor: bigint('price_minor', { mode: 'number', unsigned: true }).notNull(),
     currency: char('currency', { length: 3 }).notNull(),
     seatsTotal: int('seats_total').notNull(),
-    /** Seats not held by any pending_payment, confirmed or refund_pending booking. */
+    /**
+     * Seats no booking holds (seats_total minus every booking's seats_held). A pending_payment or
+     * confirmed booking holds its seats; a refund request gives them back at once, so a refund_pending
+     * booking holds none, nor does a cancelled, expired, failed or refunded one.
+     */
     seatsAvailable: int('seats_available').notNull(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),

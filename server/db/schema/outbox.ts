@@ -4,8 +4,10 @@ import { id, timestamp, createdAt, updatedAt } from './columns.js';
 export const OUTBOX_STATUSES = ['pending', 'dispatched', 'failed'] as const;
 
 /**
- * Jobs recorded in the same transaction as the change that causes them, then handed to BullMQ by the
- * outbox relay. `dedupe_key` stops one cause from recording the same job twice.
+ * Jobs recorded in the same transaction as the change that causes them. Stripe calls are attempted
+ * right after the commit (jobs/outbox-attempt.ts) and retried by the worker's relay
+ * (jobs/outbox-relay.ts), which reads this table directly. `dedupe_key` stops one cause from
+ * recording the same job twice.
  */
 export const outbox = mysqlTable(
   'outbox',
