@@ -65,6 +65,14 @@ const EnvSchema = z.object({
     (v) => /^mysql:\/\//.test(v),
     'DATABASE_URL must be a mysql:// URL, e.g. mysql://root@127.0.0.1:3306/flight_booking',
   ),
+  /**
+   * A user with DDL and TRIGGER privileges for `db:migrate`, `db:backup` and `db:restore`; the app's own
+   * DATABASE_URL user should have neither, so it cannot drop its append-only triggers. Defaults to DATABASE_URL.
+   */
+  MIGRATION_DATABASE_URL: z
+    .string()
+    .refine((v) => /^mysql:\/\//.test(v), 'MIGRATION_DATABASE_URL must be a mysql:// URL, e.g. mysql://migrator:pass@127.0.0.1:3306/flight_booking')
+    .optional(),
   REDIS_URL: required('REDIS_URL').refine(
     (v) => /^rediss?:\/\//.test(v),
     'REDIS_URL must be a redis:// URL, e.g. redis://127.0.0.1:6379',
@@ -115,6 +123,11 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
     const lines = result.error.issues.map((i) => `  - ${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new Error(`Invalid configuration, refusing to start:\n${lines.join('\n')}`);
   }
+  const dbName = (url: string) => new URL(url).pathname;
+  if (result.data.MIGRATION_DATABASE_URL && dbName(result.data.MIGRATION_DATABASE_URL) !== dbName(result.data.DATABASE_URL)) {
+    // Migrations would go to one database while the app reads another.
+    throw new Error('Invalid configuration, refusing to start:\n  - MIGRATION_DATABASE_URL: must name the same database as DATABASE_URL');
+  }
   if (result.data.NODE_ENV === 'production' && result.data.STRIPE_API_BASE) {
     throw new Error('Invalid configuration, refusing to start:\n  - STRIPE_API_BASE: must not be set in production');
   }
@@ -156,4 +169,9 @@ export const env: Env = Object.defineProperties(
 export function bootstrapEnv() {
   const { DATABASE_URL, REDIS_URL, MYSQL_ROOT_PASSWORD, PATH } = process.env;
   return { DATABASE_URL: DATABASE_URL || undefined, REDIS_URL: REDIS_URL || undefined, MYSQL_ROOT_PASSWORD: MYSQL_ROOT_PASSWORD || undefined, PATH: PATH ?? '' };
+}
+
+/** db:migrate, db:backup and db:restore connect as this user; the API and the worker as DATABASE_URL's. */
+export function migrationDatabaseUrl(): string {
+  return env.MIGRATION_DATABASE_URL ?? env.DATABASE_URL;
 }

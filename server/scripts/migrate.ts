@@ -1,10 +1,11 @@
 import './load-dotenv.js';
-import { env } from '../env.js';
+import { migrationDatabaseUrl } from '../env.js';
 import { logger } from '../lib/logger.js';
 import { runMigrations } from '../db/migrate.js';
 
 try {
-  await runMigrations(env.DATABASE_URL);
+  // The migration user, not the app's: only it may change the schema and the triggers.
+  await runMigrations(migrationDatabaseUrl());
   logger.info('migrations applied');
 } catch (err) {
   logger.error({ err }, 'migration failed');

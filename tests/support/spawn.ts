@@ -9,9 +9,9 @@ import { ROOT_DIR } from './test-env.js';
 const NODE_TSX = [process.execPath, '--import', 'tsx'] as const;
 
 /** Runs an entrypoint to completion (for processes expected to exit, e.g. on bad config). */
-export function runEntrypoint(script: string, env: Record<string, string | undefined>, timeoutMs = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+export function runEntrypoint(script: string, env: Record<string, string | undefined>, timeoutMs = 20_000, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(NODE_TSX[0], [...NODE_TSX.slice(1), script], { cwd: ROOT_DIR, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(NODE_TSX[0], [...NODE_TSX.slice(1), script, ...args], { cwd: ROOT_DIR, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
