@@ -15,6 +15,7 @@ import { createCheckoutSession } from '../../server/services/payments.js';
 import { createStripe } from '../../server/lib/stripe.js';
 import { AppError } from '../../server/lib/errors.js';
 import { env } from '../../server/env.js';
+import { paymentIntentAt, paymentIntentIdOf, sessionAt } from '../support/stripe-state.js';
 
 const APP_BASE_URL = 'http://localhost:5173';
 const key = () => `key-${Math.random().toString(36).slice(2)}-${Date.now()}`;
@@ -37,7 +38,7 @@ async function pendingBooking(t: TestContext, opts: { passengers?: number; seats
 
 
 const paymentRows = (t: TestContext, bookingId: number) => t.db.select().from(payments).where(eq(payments.bookingId, bookingId));
-/** The sessions the fake Stripe holds for a booking (client_reference_id is the booking id). */
+/** The sessions the Stripe emulator holds for a booking (client_reference_id is the booking id). */
 const sessionsAtStripe = (t: TestContext, bookingId: number) =>
   [...t.fakeStripe.sessions.values()].filter((s) => s.client_reference_id === String(bookingId));
 const createRequests = (t: TestContext, bookingId: number) =>
@@ -70,11 +71,11 @@ async function afterScenario(t: TestContext) {
   if (flightIds.length) expect(await inventoryViolations(t.db, flightIds)).toEqual([]);
 }
 
-/** Pays the booking's session at the fake Stripe, which delivers its events to the app's webhook. */
+/** Pays the booking's session at the Stripe emulator, which delivers its events to the app's webhook. */
 async function payAndConfirm(t: TestContext, bookingId: number, sessionId: string): Promise<string> {
   const results = await t.fakeStripe.deliverAll(t.fakeStripe.completeSession(sessionId));
   expect(results.map((r) => r.status)).toEqual([200, 200, 200]);
-  const paymentIntentId: string = t.fakeStripe.sessions.get(sessionId).payment_intent;
+  const paymentIntentId = paymentIntentIdOf(t.fakeStripe, sessionId);
   expect(paymentIntentId).toMatch(/^pi_/);
   expect(await bookingRow(t, bookingId)).toMatchObject({ status: 'confirmed', stripePaymentIntentId: paymentIntentId });
   return paymentIntentId;
@@ -93,15 +94,14 @@ describe('payments.createCheckoutSession', () => {
     const before = Date.now();
     const res = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
 
-    const session = t.fakeStripe.sessions.get(res.sessionId);
-    expect(session).toBeDefined();
+    const session = sessionAt(t.fakeStripe, res.sessionId);
     expect(res.url).toBe(session.url);
     expect(res.expiresAt).toBe(new Date(session.expires_at * 1000).toISOString());
     expect(session).toMatchObject({ mode: 'payment', status: 'open', client_reference_id: String(booking.id), metadata: { bookingId: String(booking.id) } });
     expect(session.amount_total).toBe(booking.totalMinor);
     expect(session.expires_at * 1000).toBeGreaterThanOrEqual(before + 30 * 60_000);
-    expect(session.success_url.startsWith(APP_BASE_URL)).toBe(true);
-    expect(session.cancel_url.startsWith(APP_BASE_URL)).toBe(true);
+    expect(session.success_url?.startsWith(APP_BASE_URL)).toBe(true);
+    expect(session.cancel_url?.startsWith(APP_BASE_URL)).toBe(true);
 
     // What the app sent, exactly as Stripe received it.
     const sent = createRequests(t, booking.id);
@@ -111,7 +111,7 @@ describe('payments.createCheckoutSession', () => {
     expect(items).toHaveLength(1);
     expect(items[0].price_data.currency).toBe('sar');
     expect(Number(items[0].price_data.unit_amount) * Number(items[0].quantity)).toBe(booking.totalMinor);
-    expect(sent[0]!.body.payment_intent_data.metadata.bookingId).toBe(String(booking.id));
+    expect(sent[0]!.body).toMatchObject({ payment_intent_data: { metadata: { bookingId: String(booking.id) } } });
 
     // And as Stripe hands it back.
     const lineItems = await t.deps.stripe.checkout.sessions.listLineItems(res.sessionId);
@@ -134,7 +134,7 @@ describe('payments.createCheckoutSession', () => {
     const { booking, client } = await pendingBooking(t);
     const res = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
     t.fakeStripe.completeSession(res.sessionId);
-    const pi = t.fakeStripe.paymentIntents.get(t.fakeStripe.sessions.get(res.sessionId).payment_intent);
+    const pi = paymentIntentAt(t.fakeStripe, paymentIntentIdOf(t.fakeStripe, res.sessionId));
     expect(pi.metadata).toEqual({ bookingId: String(booking.id) });
   });
 
@@ -176,7 +176,7 @@ describe('payments.createCheckoutSession', () => {
     for (const r of ok) expect(r).toEqual(ok[0]);
     for (const e of failed) expect(e.data?.appCode).toBe('IDEMPOTENCY_IN_PROGRESS');
     expect(sessionsAtStripe(t, booking.id)).toHaveLength(1);
-    expect(sessionsAtStripe(t, booking.id)[0].id).toBe(ok[0].sessionId);
+    expect(sessionsAtStripe(t, booking.id)[0]!.id).toBe(ok[0].sessionId);
     expect(await paymentRows(t, booking.id)).toHaveLength(1);
     // After the storm, the key answers with the same session.
     expect(await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k })).toEqual(ok[0]);
@@ -195,7 +195,7 @@ describe('payments.createCheckoutSession', () => {
     expect(await paymentRows(t, booking.id)).toHaveLength(1);
     const row = await bookingRow(t, booking.id);
     expect(row.stripeCheckoutSessionId).toBe(ok[0].sessionId);
-    expect(row.holdExpiresAt!.getTime()).toBeGreaterThanOrEqual(sessionsAtStripe(t, booking.id)[0].expires_at * 1000);
+    expect(row.holdExpiresAt!.getTime()).toBeGreaterThanOrEqual(sessionsAtStripe(t, booking.id)[0]!.expires_at * 1000);
   });
 
   it('refuses a cancelled booking, another user’s booking, and a caller without a token', async () => {
@@ -285,10 +285,10 @@ describe('payments.createCheckoutSession', () => {
     expect(await paymentRows(t, booking.id)).toHaveLength(0);
     expect((await bookingRow(t, booking.id)).stripeCheckoutSessionId).toBeNull();
     // The seats are already held at least as long as the session Stripe opened.
-    expect((await bookingRow(t, booking.id)).holdExpiresAt!.getTime()).toBeGreaterThanOrEqual(created[0].expires_at * 1000);
+    expect((await bookingRow(t, booking.id)).holdExpiresAt!.getTime()).toBeGreaterThanOrEqual(created[0]!.expires_at * 1000);
 
     const res = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k });
-    expect(res.sessionId).toBe(created[0].id);
+    expect(res.sessionId).toBe(created[0]!.id);
     expect(sessionsAtStripe(t, booking.id)).toHaveLength(1);
     const sent = createRequests(t, booking.id);
     expect(sent).toHaveLength(2);
@@ -332,7 +332,7 @@ describe('payments.createCheckoutSession when Stripe hangs', () => {
     expect(created).toHaveLength(1);
     expect(await paymentRows(t, booking.id)).toHaveLength(0);
     const res = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k });
-    expect(res.sessionId).toBe(created[0].id);
+    expect(res.sessionId).toBe(created[0]!.id);
     expect(sessionsAtStripe(t, booking.id)).toHaveLength(1);
   });
 });
@@ -350,7 +350,7 @@ describe('bookings.cancel of a booking with an open Checkout Session', () => {
     const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
     const cancelled = await client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: key() });
     expect(cancelled.status).toBe('cancelled');
-    expect(t.fakeStripe.sessions.get(sessionId).status).toBe('expired');
+    expect(sessionAt(t.fakeStripe, sessionId).status).toBe('expired');
     expect(await outboxRow(t, `stripe_expire_session:${sessionId}`)).toMatchObject({ topic: 'stripe_expire_session', status: 'dispatched' });
     expect(await seatsAvailable(t.db, flightId)).toBe(10);
   });
@@ -363,7 +363,7 @@ describe('bookings.cancel of a booking with an open Checkout Session', () => {
     expect(cancelled.status).toBe('cancelled');
     expect((await bookingRow(t, booking.id)).status).toBe('cancelled');
     expect(await seatsAvailable(t.db, flightId)).toBe(10);
-    expect(t.fakeStripe.sessions.get(sessionId).status).toBe('open');
+    expect(sessionAt(t.fakeStripe, sessionId).status).toBe('open');
     const job = await outboxRow(t, `stripe_expire_session:${sessionId}`);
     expect(job).toMatchObject({ topic: 'stripe_expire_session', status: 'pending', attempts: 1 });
     expect(job.lastError).toBeTruthy();
@@ -371,7 +371,7 @@ describe('bookings.cancel of a booking with an open Checkout Session', () => {
     t.fakeStripe.setFault({ mode: 'none' });
     expect(await attemptOutboxJob(t.deps, await backOffElapsed(t, job.id))).toBe('done');
     expect(await outboxRow(t, `stripe_expire_session:${sessionId}`)).toMatchObject({ status: 'dispatched' });
-    expect(t.fakeStripe.sessions.get(sessionId).status).toBe('expired');
+    expect(sessionAt(t.fakeStripe, sessionId).status).toBe('expired');
   });
 });
 
@@ -466,7 +466,7 @@ describe('payments.requestRefund', () => {
     expect(await outboxRow(t, `stripe_refund:booking:${booking.id}`)).toMatchObject({ status: 'dispatched' });
     const made = [...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId);
     expect(made).toHaveLength(1);
-    expect(made[0].amount).toBe(booking.totalMinor);
+    expect(made[0]!.amount).toBe(booking.totalMinor);
   });
 
   it('a refund that Stripe made although its answer was lost is not made twice by the retry', async () => {
@@ -547,13 +547,13 @@ describe('createCheckoutSession races', () => {
     );
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).code).toBe('INVALID_STATE_TRANSITION');
-    expect(t.fakeStripe.sessions.get(opened!).status).toBe('open');
+    expect(sessionAt(t.fakeStripe, opened!).status).toBe('open');
     expect(await paymentRows(t, booking.id)).toHaveLength(0);
     const job = await outboxRow(t, `stripe_expire_session:${opened}`);
     expect(job).toMatchObject({ status: 'pending', attempts: 1 });
 
     expect(await attemptOutboxJob(t.deps, await backOffElapsed(t, job.id))).toBe('done');
-    expect(t.fakeStripe.sessions.get(opened!).status).toBe('expired');
+    expect(sessionAt(t.fakeStripe, opened!).status).toBe('expired');
     expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'cancelled', seatsHeld: 0 });
   });
 
@@ -597,8 +597,8 @@ describe('replacing a session that is about to expire', () => {
     const lateNow = new Date(Date.parse(first.expiresAt) - 60_000);
     const second = await createCheckoutSession({ ...t.deps, clock: { now: () => lateNow } }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() });
     expect(second.sessionId).not.toBe(first.sessionId);
-    expect(t.fakeStripe.sessions.get(first.sessionId).status).toBe('expired');
-    expect(t.fakeStripe.sessions.get(second.sessionId).status).toBe('open');
+    expect(sessionAt(t.fakeStripe, first.sessionId).status).toBe('expired');
+    expect(sessionAt(t.fakeStripe, second.sessionId).status).toBe('open');
     expect(sessionsAtStripe(t, booking.id).filter((s) => s.status === 'open')).toHaveLength(1);
     const rows = await paymentRows(t, booking.id);
     expect(rows.map((r) => [r.stripeCheckoutSessionId, r.status])).toEqual([
@@ -634,7 +634,7 @@ describe('replacing a session that is about to expire', () => {
     );
     expect((err as AppError).code).toBe('PAYMENT_PROVIDER_UNAVAILABLE');
     expect(sessionsAtStripe(t, booking.id)).toHaveLength(1);
-    expect(t.fakeStripe.sessions.get(first.sessionId).status).toBe('open');
+    expect(sessionAt(t.fakeStripe, first.sessionId).status).toBe('open');
     expect((await bookingRow(t, booking.id)).stripeCheckoutSessionId).toBe(first.sessionId);
   });
 });

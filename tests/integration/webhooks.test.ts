@@ -11,6 +11,7 @@ import { expireLapsedHolds } from '../../server/services/bookings.js';
 import { relayOutbox } from '../../server/jobs/outbox-relay.js';
 import { attemptOutboxJob } from '../../server/jobs/outbox-attempt.js';
 import { env } from '../../server/env.js';
+import { chargeAt, eventObjectId, paymentIntentAt } from '../support/stripe-state.js';
 
 let t: TestContext;
 beforeAll(async () => {
@@ -86,7 +87,7 @@ describe('a payment confirms its booking exactly once', () => {
     const ledger = await ledgerFor(t, booking.id);
     expect(ledger).toMatchObject([{ entryType: 'charge', amountMinor: 90_000, currency: 'SAR', stripePaymentIntentId: row.stripePaymentIntentId, stripeEventId: completed.id }]);
     // The session event names no charge; the entry still links it (read from Stripe before the transaction).
-    expect(ledger[0]!.stripeChargeId).toBe(t.fakeStripe.paymentIntents.get(row.stripePaymentIntentId!).latest_charge);
+    expect(ledger[0]!.stripeChargeId).toBe(paymentIntentAt(t.fakeStripe, row.stripePaymentIntentId).latest_charge);
     expect(ledger[0]!.stripeChargeId).toMatch(/^ch_/);
     expect(await confirmations(booking.id)).toBe(1);
     expect(await seatsAvailable(t.db, flightId)).toBe(48);
@@ -437,7 +438,7 @@ describe('refunds in the ledger', () => {
     const { booking, client, paymentIntentId } = await confirmedBooking();
     await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: `refund-${booking.id}-x` });
     const refundId = [...t.fakeStripe.refunds.values()].find((r) => r.payment_intent === paymentIntentId)!.id;
-    for (const e of t.fakeStripe.events.filter((e) => e.data.object.id === refundId || (e.type === 'charge.refunded' && e.data.object.payment_intent === paymentIntentId))) {
+    for (const e of t.fakeStripe.events.filter((e) => eventObjectId(e) === refundId || (e.type === 'charge.refunded' && e.data.object.payment_intent === paymentIntentId))) {
       expect((await t.fakeStripe.deliver(e)).status).toBe(200);
     }
     expect((await bookingRow(t, booking.id)).status).toBe('refunded');
@@ -455,7 +456,7 @@ describe('refunds in the ledger', () => {
     expect((await relayOutbox(t.deps)).done).toBeGreaterThanOrEqual(1); // other tests in this file leave due rows too
     const second = [...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId && r.id !== refundId);
     expect(second.map((r) => r.amount)).toEqual([100_000]);
-    for (const e of t.fakeStripe.events.filter((e) => e.data.object.id === second[0]!.id || (e.type === 'charge.refunded' && e.request?.idempotency_key?.endsWith(refundId)))) {
+    for (const e of t.fakeStripe.events.filter((e) => eventObjectId(e) === second[0]!.id || (e.type === 'charge.refunded' && e.request?.idempotency_key?.endsWith(refundId)))) {
       expect((await t.fakeStripe.deliver(e)).status).toBe(200);
     }
     expect((await ledgerFor(t, booking.id)).map((e) => e.entryType)).toEqual(['charge', 'refund', 'refund_reversal', 'refund']);
@@ -501,7 +502,7 @@ describe('ledger invariant after a randomised run', () => {
     expect(results.every((r) => r.status === 200)).toBe(true);
     for (const f of flows) {
       const pi = [...t.fakeStripe.paymentIntents.values()].find((p) => p.metadata.bookingId === String(f.booking.id))!;
-      const charge = t.fakeStripe.charges.get(pi.latest_charge)!;
+      const charge = chargeAt(t.fakeStripe, pi.latest_charge);
       const entries = await ledgerFor(t, f.booking.id);
       const net = entries.reduce((s, e) => s + (e.entryType === 'charge' ? e.amountMinor : e.entryType === 'refund' ? -e.amountMinor : e.amountMinor), 0);
       expect(net).toBe(pi.amount_received - charge.amount_refunded);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
 import { createTestDatabase } from './harness.js';
-import { startFakeStripe, type FakeStripe } from './fake-stripe.js';
+import { startStripeEmulator, type StripeEmulator } from '../../server/dev/stripe-emulator/index.js';
 import { spawnApi, type SpawnedProcess } from './spawn.js';
 import { REDIS_URL } from './test-env.js';
 import { seed } from '../../server/db/seed.js';
@@ -10,12 +10,12 @@ import { createRedis } from '../../server/lib/redis.js';
 /**
  * The system as deployed: the real API entrypoint (`tsx server/index.ts`, as `npm start` runs it) in a
  * process of its own, over real HTTP, on its own migrated database and Redis key prefix, with Stripe's
- * API served by the fake Stripe server. The test process shares the API's secrets (from setup-env), so
+ * API served by the Stripe emulator (server/dev/stripe-emulator). The test process shares the API's secrets (from setup-env), so
  * it can sign webhooks with the real SDK and mint tokens for bulk users.
  */
 export interface E2EContext {
   api: SpawnedProcess & { baseUrl: string };
-  fakeStripe: FakeStripe;
+  fakeStripe: StripeEmulator;
   databaseUrl: string;
   db: Awaited<ReturnType<typeof createTestDatabase>>['database']['db'];
   close(): Promise<void>;
@@ -26,7 +26,7 @@ const SHARED_KEYS = ['JWT_SECRET', 'REFRESH_TOKEN_PEPPER', 'STRIPE_SECRET_KEY', 
 export async function startE2E(opts: { seedDays?: number; env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<E2EContext> {
   const testDb = await createTestDatabase();
   if (opts.seedDays) await seed(testDb.database.db, { days: opts.seedDays });
-  const fakeStripe = await startFakeStripe({ webhookSecret: process.env.STRIPE_WEBHOOK_SECRET });
+  const fakeStripe = await startStripeEmulator({ webhookSecret: process.env.STRIPE_WEBHOOK_SECRET });
   const redisPrefix = `e2e:${testDb.name}:`;
   const env: Record<string, string | undefined> = Object.fromEntries(SHARED_KEYS.map((k) => [k, process.env[k]]));
   const api = await spawnApi({

@@ -12,7 +12,7 @@ import { runMigrations } from '../../server/db/migrate.js';
 import { createRedis, type Redis } from '../../server/lib/redis.js';
 import { createStripe } from '../../server/lib/stripe.js';
 import type { AppRouter } from '../../server/trpc/router.js';
-import { startFakeStripe, type FakeStripe } from './fake-stripe.js';
+import { startStripeEmulator, type StripeEmulator } from '../../server/dev/stripe-emulator/index.js';
 import { MYSQL_SERVER_URL, REDIS_URL } from './test-env.js';
 
 /** A fresh, migrated database of its own for one test file. */
@@ -38,7 +38,7 @@ export interface TestContext {
   deps: Deps;
   db: Deps['db'];
   redis: Redis;
-  fakeStripe: FakeStripe;
+  fakeStripe: StripeEmulator;
   databaseUrl: string;
   databaseName: string;
   /** http://127.0.0.1:PORT of the in-process app, listening on a real socket. */
@@ -50,14 +50,14 @@ export interface TestContext {
 
 /**
  * The whole app in-process on a real port, over its own database, a Redis key prefix of its own and a
- * fake Stripe server that the real Stripe SDK talks to. Webhooks from the fake are signed with the
+ * Stripe emulator (server/dev/stripe-emulator) that the real Stripe SDK talks to. Its webhooks are signed with the
  * app's STRIPE_WEBHOOK_SECRET and delivered to this app.
  */
 export async function startTestApp(opts: { stripeTimeoutMs?: number; config?: Partial<Env> } = {}): Promise<TestContext> {
   const testDb = await createTestDatabase();
   const redisPrefix = `test:${testDb.name}:`;
   const redis = createRedis(REDIS_URL, { keyPrefix: redisPrefix });
-  const fakeStripe = await startFakeStripe({ webhookSecret: env.STRIPE_WEBHOOK_SECRET });
+  const fakeStripe = await startStripeEmulator({ webhookSecret: env.STRIPE_WEBHOOK_SECRET });
   const stripe = createStripe(env.STRIPE_SECRET_KEY, fakeStripe.url, { timeoutMs: opts.stripeTimeoutMs ?? 3000, maxNetworkRetries: 0 });
   const deps: Deps = { db: testDb.database.db, redis, stripe, config: { ...env, ...opts.config }, clock: systemClock, logger };
   const app = createApp(deps);
