@@ -1,7 +1,9 @@
 /**
  * `npm start`: the whole system on one machine. On first run writes .env from .env.example with
  * freshly generated development secrets; makes sure MySQL/MariaDB and Redis answer; migrates; seeds;
- * then runs the API and the worker as two processes and stops both on Ctrl-C.
+ * then runs the API and the worker as two processes and stops both on Ctrl-C. While .env holds the
+ * generated placeholder Stripe key, a third process runs the Stripe emulator and the API and the worker
+ * talk to it (STRIPE_API_BASE), so Checkout works offline; a real sk_test_ key switches it off.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,7 +29,7 @@ for (const [name, make] of [
   ['JWT_SECRET', secret],
   ['REFRESH_TOKEN_PEPPER', secret],
   ['STRIPE_WEBHOOK_SECRET', () => `whsec_${randomBytes(24).toString('base64')}`],
-  // A development key that no Stripe account knows: the API runs, Checkout calls fail until you set yours.
+  // A development key that no Stripe account knows: while it is there, Checkout runs against the emulator.
   ['STRIPE_SECRET_KEY', () => `sk_test_dev${randomBytes(16).toString('hex')}`],
 ] as const) {
   if (!parseEnv(envText)[name]) {
@@ -57,14 +59,25 @@ await run('server/scripts/migrate.ts');
 say('seeding');
 await run('server/scripts/seed.ts');
 
-const children: ChildProcess[] = ['server/index.ts', 'server/worker.ts'].map((script) =>
-  spawn(...nodeTsx(script), { cwd: ROOT, stdio: 'inherit' }),
-);
+// The key generated above matches this; a key from a Stripe account does not.
+const PLACEHOLDER_STRIPE_KEY = /^sk_test_dev[0-9a-f]{32}$/;
+const DEFAULT_EMULATOR_BASE = 'http://127.0.0.1:12180';
+const dotenv = parseEnv(envText);
+const emulatorBase = PLACEHOLDER_STRIPE_KEY.test(dotenv.STRIPE_SECRET_KEY ?? '') ? dotenv.STRIPE_API_BASE || DEFAULT_EMULATOR_BASE : null;
+const scripts = ['server/index.ts', 'server/worker.ts', ...(emulatorBase ? ['server/dev/stripe-emulator/main.ts'] : [])];
+const childEnv = emulatorBase ? { ...process.env, STRIPE_API_BASE: emulatorBase } : process.env;
+if (emulatorBase) {
+  say(
+    `no real Stripe key in .env: Stripe emulator at ${emulatorBase} (Checkout pages, dashboard at ${emulatorBase}/dashboard), ` +
+      `signed webhooks to /webhooks/stripe; put your sk_test_ key in .env to use Stripe instead`,
+  );
+}
+const children: ChildProcess[] = scripts.map((script) => spawn(...nodeTsx(script), { cwd: ROOT, stdio: 'inherit', env: childEnv }));
 let stopping = false;
 function stopAll(signal: NodeJS.Signals) {
   if (stopping) return;
   stopping = true;
-  say('stopping the API and the worker');
+  say(emulatorBase ? 'stopping the API, the worker and the Stripe emulator' : 'stopping the API and the worker');
   for (const c of children) if (c.exitCode === null) c.kill(signal);
 }
 process.on('SIGINT', () => stopAll('SIGTERM'));
@@ -74,7 +87,7 @@ for (const c of children) {
   c.on('exit', (code) => {
     exited++;
     if (!stopping) {
-      say(`a process exited with ${code}; stopping the other`);
+      say(`a process exited with ${code}; stopping the others`);
       process.exitCode = code ?? 1;
       stopAll('SIGTERM');
     }

@@ -12,7 +12,7 @@ import { runMigrations } from '../../server/db/migrate.js';
 import { createRedis, type Redis } from '../../server/lib/redis.js';
 import { createStripe } from '../../server/lib/stripe.js';
 import type { AppRouter } from '../../server/trpc/router.js';
-import { startStripeEmulator, type StripeEmulator } from '../../server/dev/stripe-emulator/index.js';
+import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from '../../server/dev/stripe-emulator/index.js';
 import { MYSQL_SERVER_URL, REDIS_URL } from './test-env.js';
 
 /** A fresh, migrated database of its own for one test file. */
@@ -53,11 +53,18 @@ export interface TestContext {
  * Stripe emulator (server/dev/stripe-emulator) that the real Stripe SDK talks to. Its webhooks are signed with the
  * app's STRIPE_WEBHOOK_SECRET and delivered to this app.
  */
-export async function startTestApp(opts: { stripeTimeoutMs?: number; config?: Partial<Env> } = {}): Promise<TestContext> {
+export async function startTestApp(
+  opts: {
+    stripeTimeoutMs?: number;
+    config?: Partial<Env>;
+    /** Deliver the emulator's events as they happen (the hosted pages' tests), and how long a bank transfer takes. */
+    stripeEmulator?: Pick<StripeEmulatorOptions, 'autoDeliver' | 'delayedPaymentMs'>;
+  } = {},
+): Promise<TestContext> {
   const testDb = await createTestDatabase();
   const redisPrefix = `test:${testDb.name}:`;
   const redis = createRedis(REDIS_URL, { keyPrefix: redisPrefix });
-  const fakeStripe = await startStripeEmulator({ webhookSecret: env.STRIPE_WEBHOOK_SECRET });
+  const fakeStripe = await startStripeEmulator({ ...opts.stripeEmulator, webhookSecret: env.STRIPE_WEBHOOK_SECRET });
   const stripe = createStripe(env.STRIPE_SECRET_KEY, fakeStripe.url, { timeoutMs: opts.stripeTimeoutMs ?? 3000, maxNetworkRetries: 0 });
   const deps: Deps = { db: testDb.database.db, redis, stripe, config: { ...env, ...opts.config }, clock: systemClock, logger };
   const app = createApp(deps);

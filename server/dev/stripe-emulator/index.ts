@@ -21,6 +21,8 @@ import type Stripe from 'stripe';
 import { apiRoutes } from './api-routes.js';
 import { createFaultSwitch, type Fault } from './faults.js';
 import { startHttpServer, type PageHandler } from './http-server.js';
+import { dashboard } from './pages/dashboard.js';
+import { hostedCheckout } from './pages/hosted-checkout.js';
 import { rand } from './ids.js';
 import * as scenarios from './scenarios.js';
 import { createState, type Delivery, type EmulatorState, type EventOf, type RecordedRequest } from './state.js';
@@ -44,8 +46,8 @@ export interface StripeEmulatorOptions {
   port?: number;
   /** Where a browser reaches the emulator (Checkout Session urls point here); default its own address. */
   publicUrl?: string;
-  /** Serves non-API paths (the hosted Checkout page, the dashboard). */
-  pages?: (emulator: StripeEmulator) => PageHandler;
+  /** How long a bank transfer on the hosted page takes to settle (async_payment_succeeded); default 3 s. */
+  delayedPaymentMs?: number;
   logger?: Logger;
 }
 
@@ -107,13 +109,14 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
   const faults = createFaultSwitch();
   let publicUrl = options.publicUrl ?? '';
   let emulator: StripeEmulator | null = null;
+  let pages: PageHandler | null = null;
   const server = await startHttpServer({
     state,
     routes: apiRoutes(state, () => publicUrl),
     faults,
     host: options.host ?? '127.0.0.1',
     port: options.port ?? 0,
-    ...(options.pages ? { pages: (req) => (emulator && options.pages ? options.pages(emulator)(req) : Promise.resolve(null)) } : {}),
+    pages: (req) => (pages ? pages(req) : Promise.resolve(null)),
     ...(options.logger ? { logger: options.logger } : {}),
   });
   publicUrl ||= server.url;
@@ -122,11 +125,26 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     (...args: A): R =>
       fn(state, ...args);
 
+  const timers = new Set<NodeJS.Timeout>();
+  /** A bank transfer paid on the hosted page settles a little later, as Stripe's delayed methods do. */
+  const settleLater = (sessionId: string) => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      try {
+        emulator?.asyncPaymentSucceeded(sessionId);
+      } catch (err) {
+        options.logger?.warn({ err, sessionId }, 'stripe-emulator: delayed payment could not settle');
+      }
+    }, options.delayedPaymentMs ?? 3000);
+    timers.add(timer);
+  };
+
   emulator = {
     url: server.url,
     port: server.port,
     publicUrl,
     async close() {
+      for (const t of timers) clearTimeout(t);
       webhooks.stop();
       await server.close();
     },
@@ -155,6 +173,14 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     deliverAll: webhooks.deliverAll,
     flush: webhooks.flush,
     setWebhookUrl: webhooks.setUrl,
+  };
+  const handlers = [hostedCheckout(emulator, { settleLater }), dashboard(emulator)];
+  pages = async (req) => {
+    for (const handle of handlers) {
+      const res = await handle(req);
+      if (res) return res;
+    }
+    return null;
   };
   return emulator;
 }
