@@ -15,6 +15,12 @@ export default async function globalSetup(): Promise<void> {
                          WHERE t.TABLE_SCHEMA = s.SCHEMA_NAME AND t.CREATE_TIME > NOW() - INTERVAL 2 HOUR)`,
     );
     for (const row of rows) await conn.query(`DROP DATABASE IF EXISTS \`${row.name as string}\``);
+    // Users made by createDatabaseUser carry their database's name: drop those whose database is gone.
+    const [users] = await conn.query<mysql.RowDataPacket[]>(
+      `SELECT User AS name FROM mysql.user WHERE User LIKE 'fbt\\_%'
+         AND User NOT IN (SELECT SCHEMA_NAME FROM information_schema.SCHEMATA)`,
+    );
+    for (const user of users) await conn.query("DROP USER IF EXISTS ?@'%'", [user.name as string]);
   } finally {
     await conn.end();
   }

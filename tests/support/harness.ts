@@ -34,6 +34,32 @@ export async function createTestDatabase(): Promise<{ url: string; name: string;
   };
 }
 
+/**
+ * A database user of its own with only `privileges` on one test database (e.g. "SELECT, INSERT"), named
+ * after the database so global-setup can drop the ones a killed run left behind.
+ */
+export async function createDatabaseUser(databaseName: string, privileges: string): Promise<{ url: string; drop(): Promise<void> }> {
+  if (!/^[A-Z ,]+$/.test(privileges)) throw new Error(`not a privilege list: ${privileges}`);
+  const password = randomBytes(16).toString('hex');
+  const admin = await mysql.createConnection({ uri: `${MYSQL_SERVER_URL}/` });
+  try {
+    await admin.query("CREATE USER ?@'%' IDENTIFIED BY ?", [databaseName, password]);
+    await admin.query(`GRANT ${privileges} ON \`${databaseName}\`.* TO ?@'%'`, [databaseName]);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(`${MYSQL_SERVER_URL}/${databaseName}`);
+  [url.username, url.password] = [databaseName, password];
+  return {
+    url: url.toString(),
+    async drop() {
+      const conn = await mysql.createConnection({ uri: `${MYSQL_SERVER_URL}/` });
+      await conn.query("DROP USER IF EXISTS ?@'%'", [databaseName]);
+      await conn.end();
+    },
+  };
+}
+
 export interface TestContext {
   deps: Deps;
   db: Deps['db'];
@@ -41,6 +67,8 @@ export interface TestContext {
   fakeStripe: StripeEmulator;
   databaseUrl: string;
   databaseName: string;
+  /** The URL the app connects with: databaseUrl, or the restricted user's (opts.databasePrivileges). */
+  appDatabaseUrl: string;
   /** http://127.0.0.1:PORT of the in-process app, listening on a real socket. */
   baseUrl: string;
   redisPrefix: string;
@@ -59,14 +87,19 @@ export async function startTestApp(
     config?: Partial<Env>;
     /** Deliver the emulator's events as they happen (the hosted pages' tests), and how long a bank transfer takes. */
     stripeEmulator?: Pick<StripeEmulatorOptions, 'autoDeliver' | 'delayedPaymentMs'>;
+    /** Run the app as a database user with only these privileges (e.g. "SELECT, INSERT"), not the admin that migrated. */
+    databasePrivileges?: string;
   } = {},
 ): Promise<TestContext> {
   const testDb = await createTestDatabase();
+  // Migrated by the test's (admin) user; the app itself then runs as a user with only these privileges.
+  const appUser = opts.databasePrivileges ? await createDatabaseUser(testDb.name, opts.databasePrivileges) : undefined;
+  const appDatabase = appUser ? createDatabase(appUser.url, { connectionLimit: 40 }) : testDb.database;
   const redisPrefix = `test:${testDb.name}:`;
   const redis = createRedis(REDIS_URL, { keyPrefix: redisPrefix });
   const fakeStripe = await startStripeEmulator({ ...opts.stripeEmulator, webhookSecret: env.STRIPE_WEBHOOK_SECRET });
   const stripe = createStripe(env.STRIPE_SECRET_KEY, fakeStripe.url, { timeoutMs: opts.stripeTimeoutMs ?? 3000, maxNetworkRetries: 0 });
-  const deps: Deps = { db: testDb.database.db, redis, stripe, config: { ...env, ...opts.config }, clock: systemClock, logger };
+  const deps: Deps = { db: appDatabase.db, redis, stripe, config: { ...env, ...opts.config }, clock: systemClock, logger };
   const app = createApp(deps);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -80,6 +113,7 @@ export async function startTestApp(
     fakeStripe,
     databaseUrl: testDb.url,
     databaseName: testDb.name,
+    appDatabaseUrl: appUser?.url ?? testDb.url,
     baseUrl,
     redisPrefix,
     trpc: (accessToken?: string) => trpcClient(baseUrl, accessToken),
@@ -91,6 +125,10 @@ export async function startTestApp(
       const keys = await redis.keys(`${redisPrefix}*`);
       if (keys.length) await redis.del(...keys.map((k) => k.slice(redisPrefix.length)));
       redis.disconnect();
+      if (appUser) {
+        await appDatabase.close();
+        await appUser.drop();
+      }
       await testDb.drop();
     },
   };
