@@ -6,26 +6,8 @@ import { requireJson } from './error-handler.js';
 import { authenticate, getUser, login, logout, refreshSession, refreshTokenOwner, register } from '../services/auth.js';
 import { AuthRateLimiter, authRateLimitRules } from '../services/rate-limit.js';
 import { primeDummyHash } from '../services/passwords.js';
-
-// Trimmed and lower-cased before validation, so " A@Example.com " and "a@example.com" are one account.
-const Email = z.string().trim().toLowerCase().max(254, 'must be at most 254 characters').pipe(z.email('must be a valid email address'));
-
-export const RegisterBody = z.object({
-  email: Email,
-  // Never trimmed: spaces are part of a password.
-  password: z.string().min(10, 'must be at least 10 characters').max(128, 'must be at most 128 characters'),
-  name: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
-});
-
-// Only the shape is checked at login: the length rules are for choosing a password, not for refusing one.
-export const LoginBody = z.object({
-  email: Email,
-  password: z.string().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters'),
-});
-
-export const RefreshTokenBody = z.object({
-  refreshToken: z.string().min(1, 'must not be empty').max(512, 'must be at most 512 characters'),
-});
+import { LoginBody, RefreshTokenBody, RegisterBody } from './mobile-auth.schema.js';
+import { mobileOpenApiDocument } from './mobile-openapi.js';
 
 /** Validates a JSON body; a failure is 400 VALIDATION naming each field (never echoing its value). */
 function parseBody<S extends z.ZodType>(schema: S, body: unknown): z.output<S> {
@@ -48,6 +30,9 @@ export function mobileAuthRouter(deps: Deps): Router {
   primeDummyHash();
 
   const r = Router();
+  r.get('/openapi.json', (_req, res) => {
+    res.json(mobileOpenApiDocument());
+  });
   r.use(requireJson);
   r.use('/auth', (_req, res, next) => {
     // Token responses must not be kept by any cache (RFC 6749 section 5.1).
