@@ -1,14 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { and, count, eq } from 'drizzle-orm';
-import { trpcClient } from '../support/harness.js';
-import { startE2E, eventually, uniqueEmail, type E2EContext } from '../support/e2e.js';
+import { eventually } from '../support/e2e.js';
+import { uniqueEmail } from '../support/users.js';
 import { bookings, financialLedger, flights, outbox } from '../../server/db/schema/index.js';
+import { useE2E } from '../support/lifecycle.js';
 
-let e: E2EContext;
-beforeAll(async () => {
-  e = await startE2E({ seedDays: 3 });
-});
-afterAll(() => e?.close());
+const e = useE2E({ seedDays: 3 });
 
 async function rest(path: string, body: unknown, token?: string) {
   const res = await fetch(`${e.api.baseUrl}/api/mobile/v1${path}`, {
@@ -26,7 +23,7 @@ describe('e2e 1: a booking from search to confirmation', () => {
     expect(registered.status).toBe(201);
     const login = await rest('/auth/login', { email, password: 'a long enough password' });
     expect(login.status).toBe(200);
-    const client = trpcClient(e.api.baseUrl, login.body.accessToken);
+    const client = e.trpc(login.body.accessToken);
 
     const date = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
     const { flights: found } = await client.flights.search.query({ origin: 'RUH', destination: 'JED', date, passengers: 2 });

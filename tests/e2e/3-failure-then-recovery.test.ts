@@ -1,10 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { count, eq, sql } from 'drizzle-orm';
-import { trpcClient } from '../support/harness.js';
 import { startE2E, type E2EContext } from '../support/e2e.js';
-import { createUser } from '../support/users.js';
-import { createFlight } from '../support/flights.js';
-import { bookings, bookingTransitions, financialLedger, stripeEvents } from '../../server/db/schema/index.js';
+import { bookAndOpenCheckout, bookingRow } from '../support/booking-flow.js';
+import { bookingTransitions, financialLedger, stripeEvents } from '../../server/db/schema/index.js';
 
 let e: E2EContext;
 beforeAll(async () => {
@@ -17,18 +15,14 @@ afterAll(async () => {
 
 describe('e2e 3: a failure in the middle, then recovery', () => {
   it('the database refuses the ledger write: 500, nothing changed, event kept unprocessed with retry_count 1; after the fault, redelivery confirms once', async () => {
-    const user = await createUser(e.db);
-    const flightId = await createFlight(e.db, { seats: 20 });
-    const client = trpcClient(e.api.baseUrl, user.accessToken);
-    const booking = await client.bookings.create.mutate({ flightId, passengers: [{ firstName: 'Huda', lastName: 'Nasser' }], idempotencyKey: `failure-booking-${user.id}` });
-    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: `failure-payment-${user.id}` });
+    const { booking, sessionId } = await bookAndOpenCheckout(e, { seats: 20, passengers: 1 });
     const completed = e.fakeStripe.completeSession(sessionId).find((x) => x.type === 'checkout.session.completed')!;
 
     // The fault lives in the database, not behind a flag in production code.
     await e.db.execute(sql.raw(`CREATE TRIGGER trg_e2e_refuse_ledger BEFORE INSERT ON financial_ledger FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ledger offline'`));
     const failed = await e.fakeStripe.deliver(completed);
     expect(failed.status).toBe(500);
-    const [during] = await e.db.select().from(bookings).where(eq(bookings.id, booking.id));
+    const during = await bookingRow(e, booking.id);
     expect(during).toMatchObject({ status: 'pending_payment', paymentStatus: 'unpaid' });
     const [ledgerDuring] = await e.db.select({ n: count() }).from(financialLedger);
     expect(ledgerDuring!.n).toBe(0);
@@ -38,7 +32,7 @@ describe('e2e 3: a failure in the middle, then recovery', () => {
     await e.db.execute(sql.raw('DROP TRIGGER trg_e2e_refuse_ledger'));
     const retried = await e.fakeStripe.deliver(completed);
     expect(retried.status).toBe(200);
-    const [after] = await e.db.select().from(bookings).where(eq(bookings.id, booking.id));
+    const after = await bookingRow(e, booking.id);
     expect(after!.status).toBe('confirmed');
     const ledger = await e.db.select().from(financialLedger).where(eq(financialLedger.bookingId, booking.id));
     expect(ledger).toHaveLength(1);

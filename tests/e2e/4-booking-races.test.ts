@@ -1,24 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TRPCClientError } from '@trpc/client';
 import { eq } from 'drizzle-orm';
-import { trpcClient } from '../support/harness.js';
-import { startE2E, type E2EContext } from '../support/e2e.js';
 import { createUser } from '../support/users.js';
 import { createFlight } from '../support/flights.js';
 import { bookings, flights } from '../../server/db/schema/index.js';
 import { inventoryViolations } from '../../server/services/inventory.js';
+import { useE2E } from '../support/lifecycle.js';
 
-let e: E2EContext;
-beforeAll(async () => {
-  e = await startE2E();
-});
-afterAll(() => e?.close());
+const e = useE2E();
 
 describe('e2e 4: retries and races on booking', () => {
   it('the same bookings.create 20 times concurrently with one key: one booking, the same response to every success; another payload is a mismatch', async () => {
     const user = await createUser(e.db);
     const flightId = await createFlight(e.db, { seats: 50 });
-    const client = trpcClient(e.api.baseUrl, user.accessToken);
+    const client = e.trpc(user.accessToken);
     const input = { flightId, passengers: [{ firstName: 'Yousef', lastName: 'Saad' }], idempotencyKey: `race-${user.id}-key` };
     const results = await Promise.allSettled(Array.from({ length: 20 }, () => client.bookings.create.mutate(input)));
     const ok = results.filter((r): r is PromiseFulfilledResult<any> => r.status === 'fulfilled').map((r) => r.value);
@@ -41,7 +36,7 @@ describe('e2e 4: retries and races on booking', () => {
     const travellers = await Promise.all(Array.from({ length: 100 }, () => createUser(e.db)));
     const results = await Promise.allSettled(
       travellers.map((u, i) =>
-        trpcClient(e.api.baseUrl, u.accessToken).bookings.create.mutate({ flightId, passengers: [{ firstName: 'Racer', lastName: `Number ${'ABCDEFGHIJ'[i % 10]}` }], idempotencyKey: `last-seats-${u.id}` }),
+        e.trpc(u.accessToken).bookings.create.mutate({ flightId, passengers: [{ firstName: 'Racer', lastName: `Number ${'ABCDEFGHIJ'[i % 10]}` }], idempotencyKey: `last-seats-${u.id}` }),
       ),
     );
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(5);

@@ -1,23 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TRPCClientError } from '@trpc/client';
 import { eq } from 'drizzle-orm';
-import { trpcClient } from '../support/harness.js';
-import { startE2E, eventually, type E2EContext } from '../support/e2e.js';
+import { eventually } from '../support/e2e.js';
 import { createUser } from '../support/users.js';
 import { createFlight } from '../support/flights.js';
 import { bookings, financialLedger, flights } from '../../server/db/schema/index.js';
+import { useE2E } from '../support/lifecycle.js';
 
-let e: E2EContext;
-beforeAll(async () => {
-  e = await startE2E();
-});
-afterAll(() => e?.close());
+const e = useE2E();
 
 describe('e2e 5: refund, and the guards around it', () => {
   it('refusing a pending booking, then refunding a confirmed one: refund_pending, one refund entry of the right amount, refunded, seats back on sale', async () => {
     const user = await createUser(e.db);
     const flightId = await createFlight(e.db, { seats: 10, priceMinor: 61_500 });
-    const client = trpcClient(e.api.baseUrl, user.accessToken);
+    const client = e.trpc(user.accessToken);
     const booking = await client.bookings.create.mutate({
       flightId,
       passengers: [{ firstName: 'Mona', lastName: 'Zahrani' }, { firstName: 'Sami', lastName: 'Zahrani' }],

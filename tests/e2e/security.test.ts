@@ -1,16 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TRPCClientError } from '@trpc/client';
 import jwt from 'jsonwebtoken';
 import Stripe from 'stripe';
-import { trpcClient } from '../support/harness.js';
-import { startE2E, tableCounts, type E2EContext } from '../support/e2e.js';
+import { tableCounts } from '../support/e2e.js';
 import { createUser } from '../support/users.js';
+import { useE2E } from '../support/lifecycle.js';
 
-let e: E2EContext;
-beforeAll(async () => {
-  e = await startE2E();
-});
-afterAll(() => e?.close());
+const e = useE2E();
 
 async function postWebhook(payload: string, header?: string) {
   const res = await fetch(`${e.api.baseUrl}/webhooks/stripe`, {
@@ -40,11 +36,11 @@ describe('e2e security checks', () => {
       algorithm: 'HS256', subject: String(user.id), issuer: 'flight-booking-api', audience: 'flight-booking-clients', jwtid: 'y', expiresIn: 600,
     });
     for (const token of [expired, forged, `${user.accessToken.slice(0, -2)}xx`]) {
-      const err = await trpcClient(e.api.baseUrl, token).bookings.list.query({ limit: 5 }).catch((x: unknown) => x);
+      const err = await e.trpc(token).bookings.list.query({ limit: 5 }).catch((x: unknown) => x);
       expect(err).toBeInstanceOf(TRPCClientError);
       expect((err as TRPCClientError<any>).data).toMatchObject({ code: 'UNAUTHORIZED', httpStatus: 401 });
     }
     // And the real token works, so the refusals above are about the tokens.
-    expect((await trpcClient(e.api.baseUrl, user.accessToken).bookings.list.query({ limit: 5 })).items).toEqual([]);
+    expect((await e.trpc(user.accessToken).bookings.list.query({ limit: 5 })).items).toEqual([]);
   });
 });

@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { startTestApp, type TestContext } from '../support/harness.js';
-import { spawnEntrypoint, type SpawnedProcess } from '../support/spawn.js';
+import { sharedProcessEnv, spawnEntrypoint, type SpawnedProcess } from '../support/spawn.js';
+import { dropRedisPrefix } from '../support/redis.js';
 import { bookAndOpenCheckout, bookingRow, newKey } from '../support/booking-flow.js';
 import { eventually } from '../support/e2e.js';
 import { seatsAvailable } from '../support/flights.js';
-import { createRedis } from '../../server/lib/redis.js';
-import { REDIS_URL } from '../support/test-env.js';
 import { bookings, outbox } from '../../server/db/schema/index.js';
 
 let t: TestContext;
@@ -19,23 +18,12 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await worker?.stop();
-  const redis = createRedis(REDIS_URL);
-  const keys = await redis.keys(`${prefix}*`);
-  if (keys.length) await redis.del(...keys);
-  redis.disconnect();
+  await dropRedisPrefix(prefix);
   await t.close();
 });
 
 function startWorker() {
-  const shared = ['JWT_SECRET', 'REFRESH_TOKEN_PEPPER', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'REDIS_URL'];
-  worker = spawnEntrypoint('server/worker.ts', {
-    ...Object.fromEntries(shared.map((k) => [k, process.env[k]])),
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    DATABASE_URL: t.databaseUrl,
-    REDIS_KEY_PREFIX: prefix,
-    STRIPE_API_BASE: t.fakeStripe.url,
-  });
+  worker = spawnEntrypoint('server/worker.ts', sharedProcessEnv({ databaseUrl: t.databaseUrl, redisKeyPrefix: prefix, stripeApiBase: t.fakeStripe.url }));
   return worker.waitForLog((l) => l.msg === 'worker started');
 }
 

@@ -1,18 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { appCodeOf, createApiClient } from '../../server/client.js';
-import { startTestApp, type TestContext } from '../support/harness.js';
+import { useTestApp } from '../support/lifecycle.js';
 import { createFlight } from '../support/flights.js';
 import { createUser } from '../support/users.js';
 
 /** The frontend's entry point, server/client.ts, against the real app over HTTP. */
 
-let t: TestContext;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp();
 
 describe('createApiClient', () => {
   it('calls procedures with the token getToken returns at each call, and exposes the domain code of a refusal', async () => {

@@ -1,25 +1,20 @@
 import { generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import request from 'supertest';
 import jwt from 'jsonwebtoken';
 import { TRPCClientError } from '@trpc/client';
-import { startTestApp, type TestContext } from '../support/harness.js';
+import { useTestApp } from '../support/lifecycle.js';
+import { registerOverRest } from '../support/users.js';
 import { env } from '../../server/env.js';
 
-let t: TestContext;
+const t = useTestApp();
 let valid: string;
 let claims: jwt.JwtPayload;
 
 beforeAll(async () => {
-  t = await startTestApp();
-  const res = await request(t.baseUrl)
-    .post('/api/mobile/v1/auth/register')
-    .send({ email: 'jwt-holder@example.com', password: 'correct horse battery', name: 'Holder' })
-    .expect(201);
-  valid = res.body.accessToken;
+  valid = (await registerOverRest(t.baseUrl, { email: 'jwt-holder@example.com', name: 'Holder' })).accessToken;
   claims = jwt.decode(valid) as jwt.JwtPayload;
 });
-afterAll(() => t.close());
 
 const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const now = () => Math.floor(Date.now() / 1000);

@@ -1,36 +1,25 @@
-import { createHmac, randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
-import path from 'node:path';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHmac } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
 import request from 'supertest';
 import jwt from 'jsonwebtoken';
 import { TRPCClientError } from '@trpc/client';
 import { eq } from 'drizzle-orm';
-import { startTestApp, type TestContext } from '../support/harness.js';
-import { ROOT_DIR, testEnv } from '../support/test-env.js';
+import { registerOverRest, TEST_PASSWORD, uniqueEmail } from '../support/users.js';
+import { testEnv } from '../support/test-env.js';
+import { runEntrypoint } from '../support/spawn.js';
 import { env } from '../../server/env.js';
 import { refreshTokens, users } from '../../server/db/schema/index.js';
 import { requireAdmin } from '../../server/services/auth.js';
 import { AppError } from '../../server/lib/errors.js';
+import { useTestApp } from '../support/lifecycle.js';
 
-let t: TestContext;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(() => t.close());
+const t = useTestApp();
 
 const AUTH = '/api/mobile/v1/auth';
 const api = () => request(t.baseUrl);
-let seq = 0;
-const newEmail = () => `traveller${++seq}-${randomBytes(3).toString('hex')}@example.com`;
-const PASSWORD = 'correct horse battery';
-
-async function register(email = newEmail(), password = PASSWORD, name = 'Noura Traveller') {
-  const res = await api().post(`${AUTH}/register`).send({ email, password, name });
-  expect(res.status).toBe(201);
-  return { email, password, ...(res.body as { user: { id: number; role: string }; accessToken: string; refreshToken: string; expiresIn: number }) };
-}
+const newEmail = () => uniqueEmail();
+const PASSWORD = TEST_PASSWORD;
+const register = () => registerOverRest(t.baseUrl);
 
 /** The one REST error envelope, with the request id echoed and nothing else (no stack, no details). */
 function expectEnvelope(res: request.Response, status: number, code: string) {
@@ -206,15 +195,8 @@ describe('refresh tokens at rest', () => {
 });
 
 describe('roles', () => {
-  const tsx = path.join(ROOT_DIR, 'node_modules', '.bin', 'tsx');
-  const makeAdmin = (...args: string[]) =>
-    promisify(execFile)(tsx, ['server/scripts/make-admin.ts', ...args], {
-      cwd: ROOT_DIR,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, ...testEnv(), DATABASE_URL: t.databaseUrl },
-    }).then(
-      () => 0,
-      (err: { code?: number }) => err.code ?? -1,
-    );
+  const makeAdmin = async (...args: string[]) =>
+    (await runEntrypoint('server/scripts/make-admin.ts', { ...testEnv(), DATABASE_URL: t.databaseUrl }, { args })).code;
 
   it('users:make-admin makes a user an admin; auth.me shows it at once, the next access token carries it', async () => {
     const { email, accessToken, user } = await register();

@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import request from 'supertest';
-import { startTestApp, type TestContext } from '../support/harness.js';
+import { useTestApp } from '../support/lifecycle.js';
+import { deleteRedisKeys } from '../support/redis.js';
+import { registerOverRest, TEST_PASSWORD, uniqueEmail } from '../support/users.js';
 import { RateLimit } from '../../server/services/rate-limit.js';
 
 // Small limits for this file's app only: the rules reach the routers through deps.config.
@@ -15,24 +17,20 @@ const SMALL_LIMITS = {
   RATE_LIMIT_REGISTER_PER_IP: rule(4, 3600),
 };
 
-let t: TestContext;
+const t = useTestApp({ config: SMALL_LIMITS });
 const AUTH = '/api/mobile/v1/auth';
 const api = () => request(t.baseUrl);
-const PASSWORD = 'correct horse battery';
+const PASSWORD = TEST_PASSWORD;
 const alice = { email: 'alice@example.com', password: PASSWORD };
 const bob = { email: 'bob@example.com', password: PASSWORD };
 
 beforeAll(async () => {
-  t = await startTestApp({ config: SMALL_LIMITS });
-  for (const u of [alice, bob]) await api().post(`${AUTH}/register`).send({ ...u, name: 'Limited' }).expect(201);
+  for (const u of [alice, bob]) await registerOverRest(t.baseUrl, { ...u, name: 'Limited' });
 });
-afterAll(() => t.close());
 
 // Every test starts with fresh counters (all requests come from 127.0.0.1).
 beforeEach(async () => {
-  // KEYS takes the pattern as given and answers with full names; DEL prefixes them again.
-  const keys = await t.redis.keys(`${t.redisPrefix}rl:*`);
-  if (keys.length) await t.redis.del(...keys.map((k) => k.slice(t.redisPrefix.length)));
+  await deleteRedisKeys(t.redis, 'rl:*');
 });
 
 const login = (email: string, password: string) => api().post(`${AUTH}/login`).send({ email, password });
@@ -64,7 +62,7 @@ describe('login, per account', () => {
   });
 
   it('an unknown email is limited the same way (the limit does not reveal which emails have accounts)', async () => {
-    const ghost = `ghost-${randomBytes(3).toString('hex')}@example.com`;
+    const ghost = uniqueEmail('ghost');
     for (let i = 0; i < 3; i++) expect((await login(ghost, 'wrong password')).status).toBe(401);
     expectLimited(await login(ghost, 'wrong password'), 900);
   });
@@ -120,7 +118,7 @@ describe('refresh, per account', () => {
 describe('register, per IP', () => {
   it('the 5th registration attempt from one IP within the hour is 429', async () => {
     for (let i = 0; i < 4; i++) {
-      const res = await api().post(`${AUTH}/register`).send({ email: `new${i}-${randomBytes(3).toString('hex')}@example.com`, password: PASSWORD, name: 'N' });
+      const res = await api().post(`${AUTH}/register`).send({ email: uniqueEmail('new'), password: PASSWORD, name: 'N' });
       expect(res.status).toBe(201);
     }
     const res = await api().post(`${AUTH}/register`).send({ email: 'one-too-many@example.com', password: PASSWORD, name: 'N' });

@@ -1,29 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import request from 'supertest';
 import jwt from 'jsonwebtoken';
 import { eq } from 'drizzle-orm';
-import { startTestApp, type TestContext } from '../support/harness.js';
+import { registerOverRest, TEST_PASSWORD, uniqueEmail } from '../support/users.js';
 import { env } from '../../server/env.js';
 import { refreshTokens } from '../../server/db/schema/index.js';
 import { hashRefreshToken, REFRESH_TOKEN_ABSOLUTE_TTL_SECONDS, REFRESH_TOKEN_IDLE_TTL_SECONDS } from '../../server/services/auth.js';
+import { useTestApp } from '../support/lifecycle.js';
 
-let t: TestContext;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(() => t.close());
+const t = useTestApp();
 
 const AUTH = '/api/mobile/v1/auth';
 const api = () => request(t.baseUrl);
-const PASSWORD = 'correct horse battery';
-let seq = 0;
-
-async function signUp() {
-  const email = `rotator${++seq}-${randomBytes(3).toString('hex')}@example.com`;
-  const res = await api().post(`${AUTH}/register`).send({ email, password: PASSWORD, name: 'Rotator' }).expect(201);
-  return { email, userId: res.body.user.id as number, refreshToken: res.body.refreshToken as string };
-}
+const PASSWORD = TEST_PASSWORD;
+const signUp = () => registerOverRest(t.baseUrl, { email: uniqueEmail('rotator'), name: 'Rotator' });
 
 async function signIn(email: string) {
   const res = await api().post(`${AUTH}/login`).send({ email, password: PASSWORD }).expect(200);
@@ -57,7 +48,7 @@ function expectTokenError(res: request.Response, code: 'INVALID_TOKEN' | 'REFRES
 
 describe('POST /auth/refresh: rotation', () => {
   it('answers 200 with a new access token and a new refresh token in the same family', async () => {
-    const { userId, refreshToken } = await signUp();
+    const { user: { id: userId }, refreshToken } = await signUp();
     const res = await refresh(refreshToken);
     expect(res.status).toBe(200);
     expect(res.headers['cache-control']).toBe('no-store');

@@ -25,8 +25,8 @@ const target = (label: string) => {
 };
 
 const scriptEnv = () => ({ ...testEnv(), DATABASE_URL: source.url });
-const backup = (args: string[], env: Record<string, string> = scriptEnv()) => runEntrypoint('server/scripts/backup.ts', env, 120_000, args);
-const restore = (args: string[]) => runEntrypoint('server/scripts/restore.ts', scriptEnv(), 120_000, args);
+const backup = (args: string[], env: Record<string, string> = scriptEnv()) => runEntrypoint('server/scripts/backup.ts', env, { args, timeoutMs: 120_000 });
+const restore = (args: string[]) => runEntrypoint('server/scripts/restore.ts', scriptEnv(), { args, timeoutMs: 120_000 });
 
 async function exists(database: string): Promise<boolean> {
   const [rows] = await server.query<mysql.RowDataPacket[]>('SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?', [database]);

@@ -1,20 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { count, eq } from 'drizzle-orm';
-import { startTestApp, type TestContext } from '../support/harness.js';
 import { createUser } from '../support/users.js';
 import { createFlight, seatsAvailable } from '../support/flights.js';
 import { trpcError } from '../support/trpc-errors.js';
+import { newKey, passengers } from '../support/booking-flow.js';
 import { bookingPassengers, bookings, bookingTransitions, idempotencyRequests } from '../../server/db/schema/index.js';
 import { inventoryViolations } from '../../server/services/inventory.js';
+import { useTestApp } from '../support/lifecycle.js';
 
-let t: TestContext;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(() => t.close());
+const t = useTestApp();
 
-const key = () => `key-${Math.random().toString(36).slice(2)}-${Date.now()}`;
-const pax = (n: number) => Array.from({ length: n }, (_, i) => ({ firstName: `Sara`, lastName: `Alqahtani-${'abcdefghi'[i]}` }));
 
 describe('bookings.create', () => {
   it('holds the seats at once and returns a pending_payment booking', async () => {
@@ -24,7 +19,7 @@ describe('bookings.create', () => {
     const booking = await t.trpc(user.accessToken).bookings.create.mutate({
       flightId,
       passengers: [{ firstName: '  Noura ', lastName: 'Al-Harbi' }, { firstName: 'سارة', lastName: "O'Neil" }],
-      idempotencyKey: key(),
+      idempotencyKey: newKey(),
     });
     expect(booking).toMatchObject({
       status: 'pending_payment',
@@ -44,7 +39,7 @@ describe('bookings.create', () => {
 
   it.each([
     [{ passengers: [] }, /at least one passenger/],
-    [{ passengers: pax(10) }, /at most 9 passengers/],
+    [{ passengers: passengers(10) }, /at most 9 passengers/],
     [{ passengers: [{ firstName: 'R2D2', lastName: 'Droid' }] }, /only letters/],
     [{ passengers: [{ firstName: '   ', lastName: 'Empty' }] }, /must not be empty/],
     [{ passengers: [{ firstName: 'A'.repeat(65), lastName: 'Long' }] }, /at most 64/],
@@ -54,7 +49,7 @@ describe('bookings.create', () => {
   ])('refuses bad input %j with a validation error and changes nothing', async (override, message) => {
     const user = await createUser(t.db);
     const flightId = await createFlight(t.db, { seats: 5 });
-    const input = { flightId, passengers: pax(1), idempotencyKey: key(), ...override };
+    const input = { flightId, passengers: passengers(1), idempotencyKey: newKey(), ...override };
     const err = await trpcError(t.trpc(user.accessToken).bookings.create.mutate(input));
     expect(err).toMatchObject({ code: 'BAD_REQUEST', appCode: 'VALIDATION' });
     expect(err.message).toMatch(message);
@@ -65,10 +60,10 @@ describe('bookings.create', () => {
 
   it('answers NOT_FOUND for an unknown flight and UNAUTHORIZED without a token', async () => {
     const user = await createUser(t.db);
-    expect(await trpcError(t.trpc(user.accessToken).bookings.create.mutate({ flightId: 9_999_999, passengers: pax(1), idempotencyKey: key() }))).toMatchObject({
+    expect(await trpcError(t.trpc(user.accessToken).bookings.create.mutate({ flightId: 9_999_999, passengers: passengers(1), idempotencyKey: newKey() }))).toMatchObject({
       code: 'NOT_FOUND',
     });
-    expect(await trpcError(t.trpc().bookings.create.mutate({ flightId: 1, passengers: pax(1), idempotencyKey: key() }))).toMatchObject({
+    expect(await trpcError(t.trpc().bookings.create.mutate({ flightId: 1, passengers: passengers(1), idempotencyKey: newKey() }))).toMatchObject({
       code: 'UNAUTHORIZED',
     });
   });
@@ -76,7 +71,7 @@ describe('bookings.create', () => {
   it('refuses more passengers than seats left with SOLD_OUT', async () => {
     const user = await createUser(t.db);
     const flightId = await createFlight(t.db, { seats: 2 });
-    expect(await trpcError(t.trpc(user.accessToken).bookings.create.mutate({ flightId, passengers: pax(3), idempotencyKey: key() }))).toMatchObject({
+    expect(await trpcError(t.trpc(user.accessToken).bookings.create.mutate({ flightId, passengers: passengers(3), idempotencyKey: newKey() }))).toMatchObject({
       code: 'CONFLICT',
       appCode: 'SOLD_OUT',
     });
@@ -91,12 +86,12 @@ describe('bookings.byId and bookings.list', () => {
     const admin = await createUser(t.db, { role: 'admin' });
     const demoted = await createUser(t.db, { role: 'traveller', tokenRole: 'admin' }); // token still says admin
     const flightId = await createFlight(t.db);
-    const b = await t.trpc(owner.accessToken).bookings.create.mutate({ flightId, passengers: pax(1), idempotencyKey: key() });
+    const b = await t.trpc(owner.accessToken).bookings.create.mutate({ flightId, passengers: passengers(1), idempotencyKey: newKey() });
     expect((await t.trpc(owner.accessToken).bookings.byId.query({ id: b.id })).id).toBe(b.id);
     expect((await t.trpc(admin.accessToken).bookings.byId.query({ id: b.id })).id).toBe(b.id);
     expect(await trpcError(t.trpc(stranger.accessToken).bookings.byId.query({ id: b.id }))).toMatchObject({ code: 'NOT_FOUND' });
     expect(await trpcError(t.trpc(demoted.accessToken).bookings.byId.query({ id: b.id }))).toMatchObject({ code: 'NOT_FOUND' });
-    expect(await trpcError(t.trpc(stranger.accessToken).bookings.cancel.mutate({ id: b.id, idempotencyKey: key() }))).toMatchObject({ code: 'NOT_FOUND' });
+    expect(await trpcError(t.trpc(stranger.accessToken).bookings.cancel.mutate({ id: b.id, idempotencyKey: newKey() }))).toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('lists the caller’s bookings newest first, page by page', async () => {
@@ -104,8 +99,8 @@ describe('bookings.byId and bookings.list', () => {
     const other = await createUser(t.db);
     const flightId = await createFlight(t.db);
     const ids: number[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await t.trpc(user.accessToken).bookings.create.mutate({ flightId, passengers: pax(1), idempotencyKey: key() })).id);
-    await t.trpc(other.accessToken).bookings.create.mutate({ flightId, passengers: pax(1), idempotencyKey: key() });
+    for (let i = 0; i < 5; i++) ids.push((await t.trpc(user.accessToken).bookings.create.mutate({ flightId, passengers: passengers(1), idempotencyKey: newKey() })).id);
+    await t.trpc(other.accessToken).bookings.create.mutate({ flightId, passengers: passengers(1), idempotencyKey: newKey() });
     const page1 = await t.trpc(user.accessToken).bookings.list.query({ limit: 2 });
     expect(page1.items.map((b) => b.id)).toEqual([ids[4], ids[3]]);
     const page2 = await t.trpc(user.accessToken).bookings.list.query({ limit: 2, cursor: page1.nextCursor! });
@@ -121,7 +116,7 @@ describe('idempotency of bookings.create', () => {
   it('returns the stored response for the same key and input, whatever the key order, and books once', async () => {
     const user = await createUser(t.db);
     const flightId = await createFlight(t.db, { seats: 10 });
-    const k = key();
+    const k = newKey();
     const first = await t.trpc(user.accessToken).bookings.create.mutate({ flightId, passengers: [{ firstName: 'Ali', lastName: 'Saleh' }], idempotencyKey: k });
     const again = await t.trpc(user.accessToken).bookings.create.mutate({ idempotencyKey: k, passengers: [{ lastName: 'Saleh', firstName: 'Ali' }], flightId });
     expect(again).toEqual(first);
@@ -131,9 +126,9 @@ describe('idempotency of bookings.create', () => {
   it('refuses the same key with a different input as a payload mismatch, changing nothing', async () => {
     const user = await createUser(t.db);
     const flightId = await createFlight(t.db, { seats: 10 });
-    const k = key();
-    await t.trpc(user.accessToken).bookings.create.mutate({ flightId, passengers: pax(1), idempotencyKey: k });
-    const err = await trpcError(t.trpc(user.accessToken).bookings.create.mutate({ flightId, passengers: pax(2), idempotencyKey: k }));
+    const k = newKey();
+    await t.trpc(user.accessToken).bookings.create.mutate({ flightId, passengers: passengers(1), idempotencyKey: k });
+    const err = await trpcError(t.trpc(user.accessToken).bookings.create.mutate({ flightId, passengers: passengers(2), idempotencyKey: k }));
     expect(err).toMatchObject({ code: 'UNPROCESSABLE_CONTENT', appCode: 'IDEMPOTENCY_PAYLOAD_MISMATCH', httpStatus: 422 });
     expect(await seatsAvailable(t.db, flightId)).toBe(9);
   });
@@ -141,19 +136,19 @@ describe('idempotency of bookings.create', () => {
   it('keeps keys apart per user: the same key from two users makes two bookings', async () => {
     const [a, b] = [await createUser(t.db), await createUser(t.db)];
     const flightId = await createFlight(t.db, { seats: 10 });
-    const k = key();
-    const ba = await t.trpc(a.accessToken).bookings.create.mutate({ flightId, passengers: pax(1), idempotencyKey: k });
-    const bb = await t.trpc(b.accessToken).bookings.create.mutate({ flightId, passengers: pax(1), idempotencyKey: k });
+    const k = newKey();
+    const ba = await t.trpc(a.accessToken).bookings.create.mutate({ flightId, passengers: passengers(1), idempotencyKey: k });
+    const bb = await t.trpc(b.accessToken).bookings.create.mutate({ flightId, passengers: passengers(1), idempotencyKey: k });
     expect(ba.id).not.toBe(bb.id);
   });
 
   it('50 concurrent calls with one key create exactly one booking; every success is the same response', async () => {
     const user = await createUser(t.db);
     const flightId = await createFlight(t.db, { seats: 100 });
-    const k = key();
+    const k = newKey();
     const client = t.trpc(user.accessToken);
     const results = await Promise.allSettled(
-      Array.from({ length: 50 }, () => client.bookings.create.mutate({ flightId, passengers: pax(2), idempotencyKey: k })),
+      Array.from({ length: 50 }, () => client.bookings.create.mutate({ flightId, passengers: passengers(2), idempotencyKey: k })),
     );
     const ok = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<any>).value);
     const failed = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason);
@@ -164,29 +159,29 @@ describe('idempotency of bookings.create', () => {
     expect(rows).toHaveLength(1);
     expect(await seatsAvailable(t.db, flightId)).toBe(98);
     // A retry after the storm gets the same booking.
-    expect((await client.bookings.create.mutate({ flightId, passengers: pax(2), idempotencyKey: k })).id).toBe(rows[0]!.id);
+    expect((await client.bookings.create.mutate({ flightId, passengers: passengers(2), idempotencyKey: k })).id).toBe(rows[0]!.id);
   });
 
   it('leaves a key retryable after a failed attempt (SOLD_OUT), and the retry can succeed', async () => {
     const user = await createUser(t.db);
     const other = await createUser(t.db);
     const flightId = await createFlight(t.db, { seats: 1 });
-    const blocker = await t.trpc(other.accessToken).bookings.create.mutate({ flightId, passengers: pax(1), idempotencyKey: key() });
-    const k = key();
-    expect(await trpcError(t.trpc(user.accessToken).bookings.create.mutate({ flightId, passengers: pax(1), idempotencyKey: k }))).toMatchObject({ appCode: 'SOLD_OUT' });
+    const blocker = await t.trpc(other.accessToken).bookings.create.mutate({ flightId, passengers: passengers(1), idempotencyKey: newKey() });
+    const k = newKey();
+    expect(await trpcError(t.trpc(user.accessToken).bookings.create.mutate({ flightId, passengers: passengers(1), idempotencyKey: k }))).toMatchObject({ appCode: 'SOLD_OUT' });
     const [left] = await t.db.select({ n: count() }).from(idempotencyRequests).where(eq(idempotencyRequests.idempotencyKey, k));
     expect(left!.n).toBe(0);
-    await t.trpc(other.accessToken).bookings.cancel.mutate({ id: blocker.id, idempotencyKey: key() });
-    const retried = await t.trpc(user.accessToken).bookings.create.mutate({ flightId, passengers: pax(1), idempotencyKey: k });
+    await t.trpc(other.accessToken).bookings.cancel.mutate({ id: blocker.id, idempotencyKey: newKey() });
+    const retried = await t.trpc(user.accessToken).bookings.create.mutate({ flightId, passengers: passengers(1), idempotencyKey: k });
     expect(retried.status).toBe('pending_payment');
   });
 
   it('answers IDEMPOTENCY_IN_PROGRESS while a claim is held, and takes over a claim whose holder died', async () => {
     const user = await createUser(t.db);
     const flightId = await createFlight(t.db, { seats: 10 });
-    const input = { flightId, passengers: pax(1) };
+    const input = { flightId, passengers: passengers(1) };
     const { fingerprint } = await import('../../server/services/idempotency.js');
-    const k1 = key();
+    const k1 = newKey();
     await t.db.insert(idempotencyRequests).values({
       scope: 'bookings.create', principal: `user:${user.id}`, idempotencyKey: k1, fingerprint: fingerprint(input),
       status: 'started', lockedUntil: new Date(Date.now() + 60_000), expiresAt: new Date(Date.now() + 86_400_000),
@@ -194,7 +189,7 @@ describe('idempotency of bookings.create', () => {
     expect(await trpcError(t.trpc(user.accessToken).bookings.create.mutate({ ...input, idempotencyKey: k1 }))).toMatchObject({
       code: 'CONFLICT', appCode: 'IDEMPOTENCY_IN_PROGRESS', httpStatus: 409,
     });
-    const k2 = key();
+    const k2 = newKey();
     await t.db.insert(idempotencyRequests).values({
       scope: 'bookings.create', principal: `user:${user.id}`, idempotencyKey: k2, fingerprint: fingerprint(input),
       status: 'started', lockedUntil: new Date(Date.now() - 1000), expiresAt: new Date(Date.now() + 86_400_000),
@@ -211,13 +206,13 @@ describe('bookings.cancel', () => {
     const user = await createUser(t.db);
     const flightId = await createFlight(t.db, { seats: 10 });
     const client = t.trpc(user.accessToken);
-    const b = await client.bookings.create.mutate({ flightId, passengers: pax(3), idempotencyKey: key() });
+    const b = await client.bookings.create.mutate({ flightId, passengers: passengers(3), idempotencyKey: newKey() });
     expect(await seatsAvailable(t.db, flightId)).toBe(7);
-    const k = key();
+    const k = newKey();
     const cancelled = await client.bookings.cancel.mutate({ id: b.id, idempotencyKey: k });
     expect(cancelled).toMatchObject({ id: b.id, status: 'cancelled', holdExpiresAt: null });
     expect(await client.bookings.cancel.mutate({ id: b.id, idempotencyKey: k })).toEqual(cancelled); // replay
-    expect(await trpcError(client.bookings.cancel.mutate({ id: b.id, idempotencyKey: key() }))).toMatchObject({
+    expect(await trpcError(client.bookings.cancel.mutate({ id: b.id, idempotencyKey: newKey() }))).toMatchObject({
       appCode: 'INVALID_STATE_TRANSITION',
       message: expect.stringMatching(/from cancelled to cancelled/),
     });
@@ -230,8 +225,8 @@ describe('bookings.cancel', () => {
     const user = await createUser(t.db);
     const flightId = await createFlight(t.db, { seats: 10 });
     const client = t.trpc(user.accessToken);
-    const b = await client.bookings.create.mutate({ flightId, passengers: pax(4), idempotencyKey: key() });
-    const results = await Promise.allSettled(Array.from({ length: 8 }, () => client.bookings.cancel.mutate({ id: b.id, idempotencyKey: key() })));
+    const b = await client.bookings.create.mutate({ flightId, passengers: passengers(4), idempotencyKey: newKey() });
+    const results = await Promise.allSettled(Array.from({ length: 8 }, () => client.bookings.cancel.mutate({ id: b.id, idempotencyKey: newKey() })));
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     expect(await seatsAvailable(t.db, flightId)).toBe(10);
     expect(await inventoryViolations(t.db, [flightId])).toEqual([]);
@@ -243,7 +238,7 @@ describe('seat inventory under concurrency', () => {
     const flightId = await createFlight(t.db, { seats: 20 });
     const travellers = await Promise.all(Array.from({ length: 200 }, () => createUser(t.db)));
     const results = await Promise.allSettled(
-      travellers.map((u) => t.trpc(u.accessToken).bookings.create.mutate({ flightId, passengers: pax(1), idempotencyKey: key() })),
+      travellers.map((u) => t.trpc(u.accessToken).bookings.create.mutate({ flightId, passengers: passengers(1), idempotencyKey: newKey() })),
     );
     const ok = results.filter((r) => r.status === 'fulfilled');
     const refused = results.filter((r) => r.status === 'rejected').map((r) => (r as PromiseRejectedResult).reason.data.appCode);
@@ -263,13 +258,13 @@ describe('seat inventory under concurrency', () => {
         const client = t.trpc(u.accessToken);
         for (let i = 0; i < 4; i++) {
           const flightId = flightIds[Math.floor(rand() * 2)]!;
-          const b = await client.bookings.create.mutate({ flightId, passengers: pax(1 + Math.floor(rand() * 3)), idempotencyKey: key() }).catch(() => null);
-          if (b && rand() < 0.5) await client.bookings.cancel.mutate({ id: b.id, idempotencyKey: key() }).catch(() => null);
+          const b = await client.bookings.create.mutate({ flightId, passengers: passengers(1 + Math.floor(rand() * 3)), idempotencyKey: newKey() }).catch(() => null);
+          if (b && rand() < 0.5) await client.bookings.cancel.mutate({ id: b.id, idempotencyKey: newKey() }).catch(() => null);
         }
       }),
     );
     expect(await inventoryViolations(t.db, flightIds)).toEqual([]);
-    const passengers = await t.db.select({ n: count() }).from(bookingPassengers);
-    expect(passengers[0]!.n).toBeGreaterThan(0);
+    const passengerRows = await t.db.select({ n: count() }).from(bookingPassengers);
+    expect(passengerRows[0]!.n).toBeGreaterThan(0);
   });
 });

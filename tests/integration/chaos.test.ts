@@ -1,6 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eq, inArray } from 'drizzle-orm';
-import { startTestApp, type TestContext } from '../support/harness.js';
 import { bookAndOpenCheckout, newKey, shuffle } from '../support/booking-flow.js';
 import { createFlight } from '../support/flights.js';
 import { bookings, financialLedger } from '../../server/db/schema/index.js';
@@ -8,12 +7,9 @@ import { inventoryViolations } from '../../server/services/inventory.js';
 import { expireLapsedHolds } from '../../server/services/bookings.js';
 import { relayOutbox } from '../../server/jobs/outbox-relay.js';
 import { chargeAt } from '../support/stripe-state.js';
+import { useTestApp } from '../support/lifecycle.js';
 
-let t: TestContext;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(() => t.close());
+const t = useTestApp();
 
 /**
  * Everything at once on two small flights: travellers pay, cancel, ask for refunds; Stripe delivers

@@ -1,13 +1,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Stripe from 'stripe';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { count, eq } from 'drizzle-orm';
-import { startTestApp, type TestContext } from '../support/harness.js';
 import { createUser } from '../support/users.js';
 import { createFlight, seatsAvailable } from '../support/flights.js';
 import { trpcError } from '../support/trpc-errors.js';
-import { bookingRow } from '../support/booking-flow.js';
+import { bookingRow, newKey, passengers } from '../support/booking-flow.js';
 import { bookings, idempotencyRequests, outbox, payments } from '../../server/db/schema/index.js';
 import { inventoryViolations } from '../../server/services/inventory.js';
 import { attemptOutboxJob } from '../../server/jobs/outbox-attempt.js';
@@ -16,10 +15,10 @@ import { createStripe } from '../../server/lib/stripe.js';
 import { AppError } from '../../server/lib/errors.js';
 import { env } from '../../server/env.js';
 import { paymentIntentAt, paymentIntentIdOf, sessionAt } from '../support/stripe-state.js';
+import type { TestContext } from '../support/harness.js';
+import { useTestApp } from '../support/lifecycle.js';
 
 const APP_BASE_URL = 'http://localhost:5173';
-const key = () => `key-${Math.random().toString(36).slice(2)}-${Date.now()}`;
-const pax = (n: number) => Array.from({ length: n }, (_, i) => ({ firstName: 'Huda', lastName: `Alotaibi-${'abcdefghi'[i]}` }));
 
 type User = Awaited<ReturnType<typeof createUser>>;
 
@@ -32,7 +31,7 @@ async function pendingBooking(t: TestContext, opts: { passengers?: number; seats
   const flightId = await createFlight(t.db, { seats: opts.seats ?? 10, priceMinor: opts.priceMinor ?? 45_000 });
   touchedFlights.push(flightId);
   const client = t.trpc(user.accessToken);
-  const booking = await client.bookings.create.mutate({ flightId, passengers: pax(opts.passengers ?? 2), idempotencyKey: key() });
+  const booking = await client.bookings.create.mutate({ flightId, passengers: passengers(opts.passengers ?? 2), idempotencyKey: newKey() });
   return { user, flightId, client, booking };
 }
 
@@ -82,17 +81,13 @@ async function payAndConfirm(t: TestContext, bookingId: number, sessionId: strin
 }
 
 describe('payments.createCheckoutSession', () => {
-  let t: TestContext;
-  beforeAll(async () => {
-    t = await startTestApp();
-  });
+  const t = useTestApp();
   afterEach(() => afterScenario(t));
-  afterAll(() => t.close());
 
   it('opens a Checkout Session priced in lower-case sar for the booking total, tied to the booking, expiring no sooner than 30 minutes', async () => {
     const { booking, client } = await pendingBooking(t, { passengers: 3, priceMinor: 45_050 });
     const before = Date.now();
-    const res = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const res = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
 
     const session = sessionAt(t.fakeStripe, res.sessionId);
     expect(res.url).toBe(session.url);
@@ -132,7 +127,7 @@ describe('payments.createCheckoutSession', () => {
 
   it('puts the bookingId on the payment intent too, so payment events carry it', async () => {
     const { booking, client } = await pendingBooking(t);
-    const res = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const res = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
     t.fakeStripe.completeSession(res.sessionId);
     const pi = paymentIntentAt(t.fakeStripe, paymentIntentIdOf(t.fakeStripe, res.sessionId));
     expect(pi.metadata).toEqual({ bookingId: String(booking.id) });
@@ -140,9 +135,9 @@ describe('payments.createCheckoutSession', () => {
 
   it('returns the open session to a second call with another key, and replays the same key', async () => {
     const { booking, client } = await pendingBooking(t);
-    const k = key();
+    const k = newKey();
     const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k });
-    const second = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const second = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
     expect(second.sessionId).toBe(first.sessionId);
     expect(second.url).toBe(first.url);
     expect(second).toEqual(first);
@@ -155,7 +150,7 @@ describe('payments.createCheckoutSession', () => {
   it('refuses the same key for another booking as a payload mismatch', async () => {
     const { booking, client, user } = await pendingBooking(t);
     const { booking: other } = await pendingBooking(t, { user });
-    const k = key();
+    const k = newKey();
     await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k });
     expect(await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: other.id, idempotencyKey: k }))).toMatchObject({
       code: 'UNPROCESSABLE_CONTENT',
@@ -166,7 +161,7 @@ describe('payments.createCheckoutSession', () => {
 
   it('50 concurrent calls with one key open exactly one session; every success is identical, the rest IDEMPOTENCY_IN_PROGRESS', async () => {
     const { booking, client } = await pendingBooking(t);
-    const k = key();
+    const k = newKey();
     const results = await Promise.allSettled(
       Array.from({ length: 50 }, () => client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k })),
     );
@@ -185,7 +180,7 @@ describe('payments.createCheckoutSession', () => {
   it('10 concurrent calls with different keys for one booking converge on one session', async () => {
     const { booking, client } = await pendingBooking(t);
     const results = await Promise.allSettled(
-      Array.from({ length: 10 }, () => client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() })),
+      Array.from({ length: 10 }, () => client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() })),
     );
     const ok = results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<any>).value);
     expect(ok).toHaveLength(10);
@@ -201,15 +196,15 @@ describe('payments.createCheckoutSession', () => {
   it('refuses a cancelled booking, another user’s booking, and a caller without a token', async () => {
     const { booking, client } = await pendingBooking(t);
     const stranger = await createUser(t.db);
-    expect(await trpcError(t.trpc(stranger.accessToken).payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() }))).toMatchObject({
+    expect(await trpcError(t.trpc(stranger.accessToken).payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() }))).toMatchObject({
       code: 'NOT_FOUND',
       appCode: 'NOT_FOUND',
     });
-    expect(await trpcError(t.trpc().payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() }))).toMatchObject({
+    expect(await trpcError(t.trpc().payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() }))).toMatchObject({
       code: 'UNAUTHORIZED',
     });
-    await client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: key() });
-    const err = await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() }));
+    await client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: newKey() });
+    const err = await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() }));
     expect(err).toMatchObject({ code: 'CONFLICT', appCode: 'INVALID_STATE_TRANSITION' });
     expect(err.message).toMatch(/cancelled/);
     expect(sessionsAtStripe(t, booking.id)).toHaveLength(0);
@@ -219,7 +214,7 @@ describe('payments.createCheckoutSession', () => {
   it('refuses a booking whose seat hold has lapsed (not yet swept by the expiry job) and opens nothing at Stripe', async () => {
     const { client, booking } = await pendingBooking(t);
     await t.db.update(bookings).set({ holdExpiresAt: new Date(Date.now() - 1000) }).where(eq(bookings.id, booking.id));
-    expect(await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() }))).toMatchObject({
+    expect(await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() }))).toMatchObject({
       appCode: 'INVALID_STATE_TRANSITION',
       message: expect.stringMatching(/hold .* has lapsed/),
     });
@@ -229,15 +224,15 @@ describe('payments.createCheckoutSession', () => {
 
   it('refuses a second payment page, and a cancel, while a delayed payment is being processed', async () => {
     const { client, booking } = await pendingBooking(t);
-    const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
     const [completed] = t.fakeStripe.completeSession(first.sessionId, { async: true });
     expect((await t.fakeStripe.deliver(completed)).status).toBe(200);
     expect((await bookingRow(t, booking.id)).paymentStatus).toBe('processing');
-    expect(await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() }))).toMatchObject({
+    expect(await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() }))).toMatchObject({
       code: 'CONFLICT',
       message: expect.stringMatching(/already being processed/),
     });
-    expect(await trpcError(client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: key() }))).toMatchObject({ code: 'CONFLICT' });
+    expect(await trpcError(client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: newKey() }))).toMatchObject({ code: 'CONFLICT' });
     expect(sessionsAtStripe(t, booking.id)).toHaveLength(1);
     expect((await bookingRow(t, booking.id)).status).toBe('pending_payment');
   });
@@ -246,7 +241,7 @@ describe('payments.createCheckoutSession', () => {
     const { client, booking } = await pendingBooking(t);
     // As if the booking had been kept alive by fresh payment pages for three hours.
     await t.db.update(bookings).set({ createdAt: new Date(Date.now() - 3 * 3600_000) }).where(eq(bookings.id, booking.id));
-    expect(await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() }))).toMatchObject({
+    expect(await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() }))).toMatchObject({
       code: 'CONFLICT',
       message: expect.stringMatching(/cannot be held any longer/),
     });
@@ -255,7 +250,7 @@ describe('payments.createCheckoutSession', () => {
 
   it('answers a clear retryable error when Stripe fails, writes nothing half-way, and the same key succeeds later', async () => {
     const { booking, client } = await pendingBooking(t);
-    const k = key();
+    const k = newKey();
     t.fakeStripe.setFault({ mode: 'error' });
     const err = await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k }));
     expect(err).toMatchObject({ code: 'SERVICE_UNAVAILABLE', appCode: 'PAYMENT_PROVIDER_UNAVAILABLE', httpStatus: 503 });
@@ -274,7 +269,7 @@ describe('payments.createCheckoutSession', () => {
 
   it('when Stripe created the session but the answer was lost, a retry with the same key gets exactly that session', async () => {
     const { booking, client } = await pendingBooking(t);
-    const k = key();
+    const k = newKey();
     t.fakeStripe.setFault({ mode: 'error', after: true, times: 1 });
     expect(await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k }))).toMatchObject({
       code: 'SERVICE_UNAVAILABLE',
@@ -298,16 +293,12 @@ describe('payments.createCheckoutSession', () => {
 });
 
 describe('payments.createCheckoutSession when Stripe hangs', () => {
-  let t: TestContext;
-  beforeAll(async () => {
-    t = await startTestApp({ stripeTimeoutMs: 500 });
-  });
+  const t = useTestApp({ stripeTimeoutMs: 500 });
   afterEach(() => afterScenario(t));
-  afterAll(() => t.close());
 
   it('gives up after the timeout with a retryable error, writes nothing half-way, and the same key succeeds later', async () => {
     const { booking, client } = await pendingBooking(t);
-    const k = key();
+    const k = newKey();
     t.fakeStripe.setFault({ mode: 'hang' });
     const err = await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k }));
     expect(err).toMatchObject({ code: 'SERVICE_UNAVAILABLE', appCode: 'PAYMENT_PROVIDER_UNAVAILABLE', httpStatus: 503 });
@@ -323,7 +314,7 @@ describe('payments.createCheckoutSession when Stripe hangs', () => {
 
   it('when Stripe created the session and then hung, a retry with the same key gets that session', async () => {
     const { booking, client } = await pendingBooking(t);
-    const k = key();
+    const k = newKey();
     t.fakeStripe.setFault({ mode: 'hang', after: true, times: 1 });
     expect(await trpcError(client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: k }))).toMatchObject({
       appCode: 'PAYMENT_PROVIDER_UNAVAILABLE',
@@ -338,17 +329,13 @@ describe('payments.createCheckoutSession when Stripe hangs', () => {
 });
 
 describe('bookings.cancel of a booking with an open Checkout Session', () => {
-  let t: TestContext;
-  beforeAll(async () => {
-    t = await startTestApp();
-  });
+  const t = useTestApp();
   afterEach(() => afterScenario(t));
-  afterAll(() => t.close());
 
   it('expires the session at Stripe after the commit', async () => {
     const { booking, client, flightId } = await pendingBooking(t);
-    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
-    const cancelled = await client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: key() });
+    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
+    const cancelled = await client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: newKey() });
     expect(cancelled.status).toBe('cancelled');
     expect(sessionAt(t.fakeStripe, sessionId).status).toBe('expired');
     expect(await outboxRow(t, `stripe_expire_session:${sessionId}`)).toMatchObject({ topic: 'stripe_expire_session', status: 'dispatched' });
@@ -357,9 +344,9 @@ describe('bookings.cancel of a booking with an open Checkout Session', () => {
 
   it('still cancels when Stripe fails, and the outbox expires the session once Stripe is back', async () => {
     const { booking, client, flightId } = await pendingBooking(t);
-    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
     t.fakeStripe.setFault({ mode: 'error' });
-    const cancelled = await client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: key() });
+    const cancelled = await client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: newKey() });
     expect(cancelled.status).toBe('cancelled');
     expect((await bookingRow(t, booking.id)).status).toBe('cancelled');
     expect(await seatsAvailable(t.db, flightId)).toBe(10);
@@ -376,17 +363,13 @@ describe('bookings.cancel of a booking with an open Checkout Session', () => {
 });
 
 describe('payments.requestRefund', () => {
-  let t: TestContext;
-  beforeAll(async () => {
-    t = await startTestApp();
-  });
+  const t = useTestApp();
   afterEach(() => afterScenario(t));
-  afterAll(() => t.close());
 
   it('refuses a pending_payment booking, naming pending_payment and refund_pending', async () => {
     const { booking, client } = await pendingBooking(t);
-    await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
-    const err = await trpcError(client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: key() }));
+    await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
+    const err = await trpcError(client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: newKey() }));
     expect(err).toMatchObject({ code: 'CONFLICT', appCode: 'INVALID_STATE_TRANSITION' });
     expect(err.message).toMatch(/pending_payment/);
     expect(err.message).toMatch(/refund_pending/);
@@ -396,8 +379,8 @@ describe('payments.requestRefund', () => {
 
   it('refuses a cancelled booking that was never paid with INVALID_STATE_TRANSITION, not an internal error', async () => {
     const { booking, client, flightId } = await pendingBooking(t);
-    await client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: key() });
-    const err = await trpcError(client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: key() }));
+    await client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: newKey() });
+    const err = await trpcError(client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: newKey() }));
     expect(err).toMatchObject({ code: 'CONFLICT', appCode: 'INVALID_STATE_TRANSITION' });
     expect(err.message).toMatch(/from cancelled to refund_pending/);
     expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'cancelled', seatsHeld: 0 });
@@ -406,23 +389,23 @@ describe('payments.requestRefund', () => {
 
   it('refuses another user’s booking with NOT_FOUND and a caller without a token with UNAUTHORIZED', async () => {
     const { booking, client } = await pendingBooking(t);
-    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
     await payAndConfirm(t, booking.id, sessionId);
     const stranger = await createUser(t.db);
-    expect(await trpcError(t.trpc(stranger.accessToken).payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: key() }))).toMatchObject({
+    expect(await trpcError(t.trpc(stranger.accessToken).payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: newKey() }))).toMatchObject({
       code: 'NOT_FOUND',
     });
-    expect(await trpcError(t.trpc().payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: key() }))).toMatchObject({ code: 'UNAUTHORIZED' });
+    expect(await trpcError(t.trpc().payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: newKey() }))).toMatchObject({ code: 'UNAUTHORIZED' });
     expect((await bookingRow(t, booking.id)).status).toBe('confirmed');
   });
 
   it('moves a confirmed booking to refund_pending, releases its seats once and asks Stripe for one refund', async () => {
     const { booking, client, flightId } = await pendingBooking(t, { passengers: 2, seats: 10 });
-    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
     const paymentIntentId = await payAndConfirm(t, booking.id, sessionId);
     expect(await seatsAvailable(t.db, flightId)).toBe(8);
 
-    const k = key();
+    const k = newKey();
     const refunded = await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: k, reason: 'plans changed' });
     expect(refunded).toMatchObject({ id: booking.id, status: 'refund_pending' });
     expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'refund_pending', seatsHeld: 0, stripePaymentIntentId: paymentIntentId });
@@ -438,7 +421,7 @@ describe('payments.requestRefund', () => {
     // Same key: the stored answer, and no second refund.
     expect(await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: k, reason: 'plans changed' })).toEqual(refunded);
     // Another key: refund_pending -> refund_pending is not a move.
-    const err = await trpcError(client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: key() }));
+    const err = await trpcError(client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: newKey() }));
     expect(err).toMatchObject({ code: 'CONFLICT', appCode: 'INVALID_STATE_TRANSITION' });
     expect(err.message).toMatch(/from refund_pending to refund_pending/);
     expect(refundRequests(t, paymentIntentId)).toHaveLength(1);
@@ -447,11 +430,11 @@ describe('payments.requestRefund', () => {
 
   it('commits refund_pending when Stripe fails, and the outbox makes exactly one refund once Stripe is back', async () => {
     const { booking, client, flightId } = await pendingBooking(t, { passengers: 3, seats: 10 });
-    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
     const paymentIntentId = await payAndConfirm(t, booking.id, sessionId);
 
     t.fakeStripe.setFault({ mode: 'error' });
-    const refunded = await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const refunded = await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
     expect(refunded.status).toBe('refund_pending');
     expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'refund_pending', seatsHeld: 0 });
     expect(await seatsAvailable(t.db, flightId)).toBe(10);
@@ -471,10 +454,10 @@ describe('payments.requestRefund', () => {
 
   it('a refund that Stripe made although its answer was lost is not made twice by the retry', async () => {
     const { booking, client } = await pendingBooking(t);
-    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
     const paymentIntentId = await payAndConfirm(t, booking.id, sessionId);
     t.fakeStripe.setFault({ mode: 'error', after: true, times: 1, pathPrefix: '/v1/refunds' });
-    await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
     const job = await outboxRow(t, `stripe_refund:booking:${booking.id}`);
     expect(job).toMatchObject({ status: 'pending', attempts: 1 });
     expect(await attemptOutboxJob(t.deps, await backOffElapsed(t, job.id))).toBe('done');
@@ -508,12 +491,8 @@ async function startStripeInProgress(): Promise<{ url: string; close(): Promise<
 // Races that HTTP cannot line up deterministically: the service is called directly, with a Stripe client
 // that does what Stripe would do at that moment.
 describe('createCheckoutSession races', () => {
-  let t: TestContext;
-  beforeAll(async () => {
-    t = await startTestApp();
-  });
+  const t = useTestApp();
   afterEach(() => afterScenario(t));
-  afterAll(() => t.close());
 
   /** The app's Stripe client, except that sessions.create runs `after` once Stripe has created the session. */
   function stripeThatThen(after: (session: Stripe.Checkout.Session) => Promise<void>): Stripe {
@@ -538,11 +517,11 @@ describe('createCheckoutSession races', () => {
     let opened: string | undefined;
     const stripe = stripeThatThen(async (session) => {
       opened = session.id;
-      await client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: key() });
+      await client.bookings.cancel.mutate({ id: booking.id, idempotencyKey: newKey() });
       // The first attempt to expire it fails: the outbox must keep it.
       t.fakeStripe.setFault({ mode: 'error', times: 1, pathPrefix: `/v1/checkout/sessions/${session.id}/expire` });
     });
-    const err = await createCheckoutSession({ ...t.deps, stripe }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() }).catch(
+    const err = await createCheckoutSession({ ...t.deps, stripe }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: newKey() }).catch(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(AppError);
@@ -564,7 +543,7 @@ describe('createCheckoutSession races', () => {
     const busy = await startStripeInProgress();
     try {
       const stripe = createStripe(env.STRIPE_SECRET_KEY, busy.url, { maxNetworkRetries: 0, timeoutMs: 3000 });
-      const k = key();
+      const k = newKey();
       const err = await createCheckoutSession({ ...t.deps, stripe }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: k }).catch(
         (e: unknown) => e,
       );
@@ -584,18 +563,14 @@ describe('createCheckoutSession races', () => {
 // An open session too close to its expiry to hand out is replaced by a new one; the old one must not
 // stay payable meanwhile, or a traveller with two tabs pays twice. `now` is moved to that moment.
 describe('replacing a session that is about to expire', () => {
-  let t: TestContext;
-  beforeAll(async () => {
-    t = await startTestApp();
-  });
+  const t = useTestApp();
   afterEach(() => afterScenario(t));
-  afterAll(() => t.close());
 
   it('expires the old session at Stripe before opening the new one', async () => {
     const { booking, client, user } = await pendingBooking(t);
-    const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
     const lateNow = new Date(Date.parse(first.expiresAt) - 60_000);
-    const second = await createCheckoutSession({ ...t.deps, clock: { now: () => lateNow } }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() });
+    const second = await createCheckoutSession({ ...t.deps, clock: { now: () => lateNow } }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: newKey() });
     expect(second.sessionId).not.toBe(first.sessionId);
     expect(sessionAt(t.fakeStripe, first.sessionId).status).toBe('expired');
     expect(sessionAt(t.fakeStripe, second.sessionId).status).toBe('open');
@@ -612,10 +587,10 @@ describe('replacing a session that is about to expire', () => {
 
   it('opens no second session when the old one has just been paid', async () => {
     const { booking, client, user } = await pendingBooking(t);
-    const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
     t.fakeStripe.completeSession(first.sessionId); // paid; the webhook has not arrived yet
     const lateNow = new Date(Date.parse(first.expiresAt) - 60_000);
-    const err = await createCheckoutSession({ ...t.deps, clock: { now: () => lateNow } }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() }).catch(
+    const err = await createCheckoutSession({ ...t.deps, clock: { now: () => lateNow } }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: newKey() }).catch(
       (e: unknown) => e,
     );
     expect(err).toBeInstanceOf(AppError);
@@ -626,10 +601,10 @@ describe('replacing a session that is about to expire', () => {
 
   it('answers a retryable error, and opens nothing, when Stripe cannot expire the old session', async () => {
     const { booking, client, user } = await pendingBooking(t);
-    const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: key() });
+    const first = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
     t.fakeStripe.setFault({ mode: 'error' });
     const lateNow = new Date(Date.parse(first.expiresAt) - 60_000);
-    const err = await createCheckoutSession({ ...t.deps, clock: { now: () => lateNow } }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: key() }).catch(
+    const err = await createCheckoutSession({ ...t.deps, clock: { now: () => lateNow } }, { userId: user.id, role: 'traveller' }, { bookingId: booking.id, idempotencyKey: newKey() }).catch(
       (e: unknown) => e,
     );
     expect((err as AppError).code).toBe('PAYMENT_PROVIDER_UNAVAILABLE');

@@ -1,10 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { TRPCClientError } from '@trpc/client';
-import { startTestApp, type TestContext } from '../support/harness.js';
+import { useTestApp } from '../support/lifecycle.js';
 import { seed } from '../../server/db/seed.js';
 import { flights } from '../../server/db/schema/index.js';
 
-let t: TestContext;
+const t = useTestApp();
 const ids: Record<string, number> = {};
 
 async function addFlight(key: string, departure: string, seatsAvailable = 100, origin = 'RUH', destination = 'JED') {
@@ -24,7 +24,6 @@ async function addFlight(key: string, departure: string, seatsAvailable = 100, o
 }
 
 beforeAll(async () => {
-  t = await startTestApp();
   await seed(t.db, { days: 0 }); // airports only
   // Riyadh is UTC+3 all year: local 2030-05-11 runs from 2030-05-10T21:00Z to 2030-05-11T21:00Z.
   await addFlight('lateUtcEarlyLocal', '2030-05-10T22:30:00Z'); // 01:30 on the 11th in Riyadh
@@ -35,7 +34,6 @@ beforeAll(async () => {
   await addFlight('almostFull', '2030-05-11T12:00:00Z', 1);
   await addFlight('otherRoute', '2030-05-11T12:00:00Z', 100, 'JED', 'RUH');
 });
-afterAll(() => t.close());
 
 describe('flights.search over tRPC', () => {
   it("returns the flights departing on the origin's local date with enough seats, ordered by departure", async () => {

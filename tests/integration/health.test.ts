@@ -1,18 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import request from 'supertest';
 import { createApp } from '../../server/app.js';
 import { createDatabase } from '../../server/db/client.js';
 import { createRedis } from '../../server/lib/redis.js';
 import { createStripe } from '../../server/lib/stripe.js';
 import { env } from '../../server/env.js';
-import { startTestApp, type TestContext } from '../support/harness.js';
 import { REDIS_URL } from '../support/test-env.js';
+import { useTestApp } from '../support/lifecycle.js';
 
-let t: TestContext;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(() => t.close());
+const t = useTestApp();
 
 describe('GET /health', () => {
   it('is 200 with both checks ok when MySQL and Redis answer', async () => {

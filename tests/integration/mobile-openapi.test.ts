@@ -1,6 +1,6 @@
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestContext } from '../support/harness.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useTestApp } from '../support/lifecycle.js';
 import { mobileAuthRouter } from '../../server/http/mobile-auth.js';
 import { AuthSession, MeResponse, TokenPair } from '../../server/http/mobile-auth.schema.js';
 
@@ -17,16 +17,12 @@ interface Doc {
   paths: Record<string, Record<string, { responses: Record<string, { content?: { 'application/json': { schema: unknown } } }> }>>;
 }
 
-let t: TestContext;
+const t = useTestApp();
 let doc: Doc;
 beforeAll(async () => {
-  t = await startTestApp();
   const res = await fetch(`${t.baseUrl}/api/mobile/v1/openapi.json`);
   expect(res.status).toBe(200);
   doc = (await res.json()) as Doc;
-});
-afterAll(async () => {
-  await t?.close();
 });
 
 const call = (method: string, path: string, body?: unknown, token?: string) =>

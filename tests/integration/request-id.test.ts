@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase } from '../support/harness.js';
 import { spawnApi, type SpawnedProcess } from '../support/spawn.js';
+import { dropRedisPrefix } from '../support/redis.js';
 import { REDIS_URL, testEnv } from '../support/test-env.js';
 import { createRedis } from '../../server/lib/redis.js';
 import { seed } from '../../server/db/seed.js';
@@ -15,10 +16,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await api?.stop();
-  const redis = createRedis(REDIS_URL);
-  const keys = await redis.keys(`test:${testDb.name}:*`);
-  if (keys.length) await redis.del(...keys);
-  redis.disconnect();
+  await dropRedisPrefix(`test:${testDb.name}:`);
   await testDb.drop();
 });
 

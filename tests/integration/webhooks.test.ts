@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { and, count, eq, sql } from 'drizzle-orm';
 import request from 'supertest';
 import Stripe from 'stripe';
-import { startTestApp, type TestContext } from '../support/harness.js';
 import { bookAndOpenCheckout, bookingRow, eventRow, ledgerFor, newKey, shuffle } from '../support/booking-flow.js';
 import { seatsAvailable } from '../support/flights.js';
 import { bookings, bookingTransitions, financialLedger, outbox, stripeEvents } from '../../server/db/schema/index.js';
@@ -12,12 +11,9 @@ import { relayOutbox } from '../../server/jobs/outbox-relay.js';
 import { attemptOutboxJob } from '../../server/jobs/outbox-attempt.js';
 import { env } from '../../server/env.js';
 import { chargeAt, eventObjectId, paymentIntentAt } from '../support/stripe-state.js';
+import { useTestApp } from '../support/lifecycle.js';
 
-let t: TestContext;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(() => t.close());
+const t = useTestApp();
 
 async function countRows(table: typeof stripeEvents | typeof financialLedger | typeof outbox) {
   const [r] = await t.db.select({ n: count() }).from(table);

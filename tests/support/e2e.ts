@@ -1,11 +1,9 @@
-import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { createTestDatabase } from './harness.js';
+import { createTestDatabase, trpcClient } from './harness.js';
 import { startStripeEmulator, type StripeEmulator } from '../../server/dev/stripe-emulator/index.js';
-import { spawnApi, type SpawnedProcess } from './spawn.js';
-import { REDIS_URL } from './test-env.js';
+import { sharedProcessEnv, spawnApi, type SpawnedProcess } from './spawn.js';
+import { dropRedisPrefix } from './redis.js';
 import { seed } from '../../server/db/seed.js';
-import { createRedis } from '../../server/lib/redis.js';
 
 /**
  * The system as deployed: the real API entrypoint (`tsx server/index.ts`, as `npm start` runs it) in a
@@ -18,39 +16,31 @@ export interface E2EContext {
   fakeStripe: StripeEmulator;
   databaseUrl: string;
   db: Awaited<ReturnType<typeof createTestDatabase>>['database']['db'];
+  /** A typed tRPC client of the API process. */
+  trpc(accessToken?: string): ReturnType<typeof trpcClient>;
   close(): Promise<void>;
 }
-
-const SHARED_KEYS = ['JWT_SECRET', 'REFRESH_TOKEN_PEPPER', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'APP_BASE_URL', 'REDIS_URL'] as const;
 
 export async function startE2E(opts: { seedDays?: number; env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<E2EContext> {
   const testDb = await createTestDatabase();
   if (opts.seedDays) await seed(testDb.database.db, { days: opts.seedDays });
   const fakeStripe = await startStripeEmulator({ webhookSecret: process.env.STRIPE_WEBHOOK_SECRET });
   const redisPrefix = `e2e:${testDb.name}:`;
-  const env: Record<string, string | undefined> = Object.fromEntries(SHARED_KEYS.map((k) => [k, process.env[k]]));
-  const api = await spawnApi({
-    ...env,
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    DATABASE_URL: testDb.url,
-    REDIS_KEY_PREFIX: redisPrefix,
-    STRIPE_API_BASE: fakeStripe.url,
-    ...opts.env,
-  }, opts.nodeArgs);
+  const api = await spawnApi(
+    { ...sharedProcessEnv({ databaseUrl: testDb.url, redisKeyPrefix: redisPrefix, stripeApiBase: fakeStripe.url }), ...opts.env },
+    opts.nodeArgs,
+  );
   fakeStripe.setWebhookUrl(`${api.baseUrl}/webhooks/stripe`);
   return {
     api,
     fakeStripe,
     databaseUrl: testDb.url,
     db: testDb.database.db,
+    trpc: (accessToken?: string) => trpcClient(api.baseUrl, accessToken),
     async close() {
       await api.stop();
       await fakeStripe.close();
-      const redis = createRedis(REDIS_URL);
-      const keys = await redis.keys(`${redisPrefix}*`);
-      if (keys.length) await redis.del(...keys);
-      redis.disconnect();
+      await dropRedisPrefix(redisPrefix);
       await testDb.drop();
     },
   };
@@ -83,5 +73,3 @@ export async function tableCounts(databaseUrl: string): Promise<Record<string, n
     await conn.end();
   }
 }
-
-export const uniqueEmail = () => `e2e-${randomBytes(5).toString('hex')}@example.test`;

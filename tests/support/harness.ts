@@ -14,6 +14,7 @@ import { createStripe } from '../../server/lib/stripe.js';
 import type { AppRouter } from '../../server/trpc/router.js';
 import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from '../../server/dev/stripe-emulator/index.js';
 import { MYSQL_SERVER_URL, REDIS_URL } from './test-env.js';
+import { deleteRedisKeys } from './redis.js';
 
 /** A fresh, migrated database of its own for one test file. */
 export async function createTestDatabase(): Promise<{ url: string; name: string; database: Database; drop(): Promise<void> }> {
@@ -121,9 +122,7 @@ export async function startTestApp(
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       await fakeStripe.close();
-      // ioredis does not prefix KEYS patterns (it does prefix del's arguments), so add and strip it by hand.
-      const keys = await redis.keys(`${redisPrefix}*`);
-      if (keys.length) await redis.del(...keys.map((k) => k.slice(redisPrefix.length)));
+      await deleteRedisKeys(redis);
       redis.disconnect();
       if (appUser) {
         await appDatabase.close();

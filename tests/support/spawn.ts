@@ -8,10 +8,31 @@ import { ROOT_DIR } from './test-env.js';
  */
 const NODE_TSX = [process.execPath, '--import', 'tsx'] as const;
 
-/** Runs an entrypoint to completion (for processes expected to exit, e.g. on bad config). */
-export function runEntrypoint(script: string, env: Record<string, string | undefined>, timeoutMs = 20_000, args: string[] = []): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * The environment of an API or worker process that shares this test process's secrets (setup-env put
+ * them in process.env), so access tokens the test mints and webhooks it signs are valid there.
+ */
+export function sharedProcessEnv(opts: { databaseUrl: string; redisKeyPrefix: string; stripeApiBase: string }): Record<string, string | undefined> {
+  const shared = ['JWT_SECRET', 'REFRESH_TOKEN_PEPPER', 'STRIPE_SECRET_KEY', 'STRIPE_WEBHOOK_SECRET', 'APP_BASE_URL', 'REDIS_URL'];
+  return {
+    ...Object.fromEntries(shared.map((k) => [k, process.env[k]])),
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    DATABASE_URL: opts.databaseUrl,
+    REDIS_KEY_PREFIX: opts.redisKeyPrefix,
+    STRIPE_API_BASE: opts.stripeApiBase,
+  };
+}
+
+/** Runs a script to completion (an entrypoint expected to exit on bad config, an operational script). */
+export function runEntrypoint(
+  script: string,
+  env: Record<string, string | undefined>,
+  opts: { args?: string[]; timeoutMs?: number } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const timeoutMs = opts.timeoutMs ?? 20_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(NODE_TSX[0], [...NODE_TSX.slice(1), script, ...args], { cwd: ROOT_DIR, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(NODE_TSX[0], [...NODE_TSX.slice(1), script, ...(opts.args ?? [])], { cwd: ROOT_DIR, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
