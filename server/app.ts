@@ -9,6 +9,7 @@ import { requestContext } from './http/request-context.js';
 import { stripeWebhookRouter } from './http/stripe-webhook.js';
 import { mobileAuthRouter } from './http/mobile-auth.js';
 import { healthRouter } from './http/health.js';
+import { demoRouter } from './dev/demo/router.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { appRouter } from './trpc/router.js';
 import { createContextFactory } from './trpc/trpc.js';
@@ -54,6 +55,8 @@ export function createApp(deps: Deps): express.Express {
     }),
   );
   app.use(healthRouter(deps));
+  // The demo page for frontend developers (/ and /bookings/:id): development only, never in tests or production.
+  if (deps.config.NODE_ENV === 'development') app.use(demoRouter(deps));
   app.use(notFoundHandler);
   app.use(errorHandler);
   return app;

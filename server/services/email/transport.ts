@@ -92,13 +92,18 @@ function fileMailer(from: string, dir: string, logger: Logger): Mailer {
       await mkdir(dir, { recursive: true });
       // The time first, so a resend after a crash (same Message-ID) does not overwrite the first file.
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
-      const file = path.join(dir, `${stamp}-${mail.messageId.replace(/[^A-Za-z0-9@._-]/g, '')}.eml`);
+      const file = path.join(dir, `${stamp}-${emlFileSuffix(mail.messageId)}`);
       await writeFile(file, info.message as Buffer);
       logger.info({ file, messageId: info.messageId }, 'E-mail written to a file (SMTP_URL is not set)');
       return { messageId: info.messageId, response: `written to ${file}`, file };
     },
     close: () => transport.close(),
   };
+}
+
+/** How a development .eml file's name ends for a Message-ID (the name starts with the time written). */
+export function emlFileSuffix(messageId: string): string {
+  return `${messageId.replace(/[^A-Za-z0-9@._-]/g, '')}.eml`;
 }
 
 function message(from: string, mail: OutgoingMail) {
