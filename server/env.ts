@@ -98,6 +98,10 @@ const EnvSchema = z.object({
   APP_BASE_URL: z.url().default('http://localhost:3000'),
   /** Seat hold for an unpaid booking, in minutes. Stripe Checkout sessions live at least 30 minutes. */
   BOOKING_HOLD_MINUTES: z.coerce.number().int().min(30).max(24 * 60).default(30),
+  /** A traveller may ask for a refund until this many minutes before departure; later only an admin may. */
+  REFUND_CUTOFF_MINUTES: z.coerce.number().int().min(0).max(7 * 24 * 60).default(120),
+  /** Sales close this many minutes before departure: no new booking, no payment page, no page open past it. */
+  SALES_CUTOFF_MINUTES: z.coerce.number().int().min(0).max(7 * 24 * 60).default(60),
   /** Two refreshes of the same token within this many seconds are a retry, not a theft. */
   REFRESH_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(60).default(5),
   /** Auth rate limits (Redis-backed, shared by every API process). Login and refresh count failures only. */

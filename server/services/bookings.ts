@@ -4,6 +4,7 @@ import type { Deps } from '../deps.js';
 import { bookingPassengers, bookings, flights, type BookingStatus, type PaymentStatus } from '../db/schema/index.js';
 import { AppError } from '../lib/errors.js';
 import { addMinutes } from '../lib/time.js';
+import { assertBookable } from './cutoffs.js';
 import { idempotentTransaction } from './idempotency.js';
 import { lockBooking, recordCreation, transition } from './booking-state.js';
 import { releaseBookingSeats, takeSeats } from './inventory.js';
@@ -103,9 +104,10 @@ export async function createBooking(deps: Pick<Deps, 'db' | 'config' | 'clock'>,
     async (tx) => {
       const [flight] = await tx.select().from(flights).where(eq(flights.id, input.flightId));
       if (!flight) throw new AppError('NOT_FOUND', `Flight ${input.flightId} not found`);
-      if (flight.departureAt <= now) throw new AppError('VALIDATION', `Flight ${flight.flightNumber} has already departed`);
+      const salesClose = assertBookable(flight, now, deps.config.SALES_CUTOFF_MINUTES);
       const count = input.passengers.length;
-      const holdExpiresAt = addMinutes(now, deps.config.BOOKING_HOLD_MINUTES);
+      // Never held past the close of sales: nobody could pay for the seats after it.
+      const holdExpiresAt = minDate(addMinutes(now, deps.config.BOOKING_HOLD_MINUTES), salesClose);
       await takeSeats(tx, flight.id, count);
       const [ins] = await tx.insert(bookings).values({
         userId: actor.userId,
@@ -138,6 +140,8 @@ export async function createBooking(deps: Pick<Deps, 'db' | 'config' | 'clock'>,
   );
   return response;
 }
+
+const minDate = (a: Date, b: Date) => (a <= b ? a : b);
 
 export async function getBooking({ db }: Pick<Deps, 'db'>, actor: Actor, input: { id: number }): Promise<BookingView> {
   return bookingView(db, await loadBookingFor(db, actor, input.id));

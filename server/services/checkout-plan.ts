@@ -13,6 +13,11 @@ export const STRIPE_MIN_SESSION_MINUTES = 30;
 export const SESSION_PLANNING_SLACK_MS = 60_000;
 /** An open session closer than this to its expiry is not handed out again. */
 export const REUSE_MIN_REMAINING_MS = 2 * 60_000;
+/**
+ * The shortest time before sales close in which a payment page can still be opened: Stripe's minimum
+ * session life plus the head room planCheckout keeps (a booking made later could never be paid).
+ */
+export const MIN_PAYABLE_WINDOW_MS = STRIPE_MIN_SESSION_MINUTES * 60_000 + 5_000 + SESSION_PLANNING_SLACK_MS;
 /** A hold further away than this is not a session's expiry (Stripe allows at most 24 hours). */
 const STRIPE_MAX_SESSION_MS = 24 * 3600_000;
 
@@ -31,6 +36,8 @@ export interface CheckoutPlanInput {
   now: Date;
   /** BOOKING_HOLD_MINUTES: sets the ceiling on how long opening pages may keep the seats. */
   bookingHoldMinutes: number;
+  /** When the flight's sales close (SALES_CUTOFF_MINUTES before departure): no page may run past it. */
+  salesCloseAt: Date;
 }
 
 export type CheckoutPlan =
@@ -42,11 +49,13 @@ export type CheckoutPlan =
   | { kind: 'open'; expiresAt: Date; holdExpiresAt: Date };
 
 /** Refuses (AppError) a booking that cannot be paid now; otherwise says what this attempt does. */
-export function planCheckout({ booking, sessionOpen, closedSessionId, now, bookingHoldMinutes }: CheckoutPlanInput): CheckoutPlan {
+export function planCheckout({ booking, sessionOpen, closedSessionId, now, bookingHoldMinutes, salesCloseAt }: CheckoutPlanInput): CheckoutPlan {
   if (booking.status !== 'pending_payment') {
     throw new AppError('INVALID_STATE_TRANSITION', `Only a pending_payment booking can be paid; this one is ${booking.status}`, { from: booking.status });
   }
   const t = now.getTime();
+  const salesClosed = () => new AppError('SALES_CLOSED', 'Sales for this flight have closed; it can no longer be paid online', { salesClosedAt: salesCloseAt.toISOString() });
+  if (t >= salesCloseAt.getTime()) throw salesClosed();
   // A lapsed hold the expiry job has not swept yet must not be brought back to life here.
   if (booking.holdExpiresAt && booking.holdExpiresAt.getTime() <= t) {
     throw new AppError('INVALID_STATE_TRANSITION', 'The seat hold on this booking has lapsed; please book again', { from: booking.status });
@@ -79,6 +88,13 @@ export function planCheckout({ booking, sessionOpen, closedSessionId, now, booki
     if (ceiling < minimum + SESSION_PLANNING_SLACK_MS) throw new AppError('CONFLICT', 'The seats of this booking cannot be held any longer; please book again');
     expiresAt = new Date(Math.floor(ceiling / 1000) * 1000);
   }
-  const holdExpiresAt = booking.holdExpiresAt && booking.holdExpiresAt > expiresAt ? booking.holdExpiresAt : expiresAt;
+  // The page closes when sales do; too little time left for Stripe's shortest page: sales are over.
+  if (expiresAt.getTime() > salesCloseAt.getTime()) {
+    if (salesCloseAt.getTime() < minimum + SESSION_PLANNING_SLACK_MS) throw salesClosed();
+    expiresAt = new Date(Math.floor(salesCloseAt.getTime() / 1000) * 1000);
+  }
+  // Seats are not held past the close of sales either: nobody can pay for them after it.
+  const held = booking.holdExpiresAt && booking.holdExpiresAt > expiresAt ? booking.holdExpiresAt : expiresAt;
+  const holdExpiresAt = held > salesCloseAt ? expiresAt : held;
   return { kind: 'open', expiresAt, holdExpiresAt };
 }

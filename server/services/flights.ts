@@ -5,6 +5,7 @@ import { airports, flights } from '../db/schema/index.js';
 import { AppError } from '../lib/errors.js';
 import { localDate, localDayRangeUtc } from '../lib/time.js';
 import { logger } from '../lib/logger.js';
+import { isBookable } from './cutoffs.js';
 
 export interface FlightSearchInput {
   origin: string;
@@ -53,7 +54,7 @@ export async function getAirport(db: DbOrTx, iata: string) {
  * Flights departing on `date` in the ORIGIN's local time (a 01:30 departure from Riyadh belongs to its
  * Riyadh date, not the UTC one) with at least `passengers` seats, ordered by departure.
  */
-export async function searchFlights(deps: Pick<Deps, 'db' | 'clock'>, input: FlightSearchInput): Promise<FlightView[]> {
+export async function searchFlights(deps: Pick<Deps, 'db' | 'clock' | 'config'>, input: FlightSearchInput): Promise<FlightView[]> {
   const { db } = deps;
   const now = deps.clock.now();
   const origin = await getAirport(db, input.origin);
@@ -77,7 +78,8 @@ export async function searchFlights(deps: Pick<Deps, 'db' | 'clock'>, input: Fli
       ),
     )
     .orderBy(asc(flights.departureAt), asc(flights.id));
-  const result = rows.filter((r) => r.departureAt > now).map(toView);
+  // Only flights still on sale: one that cannot be booked any more is not offered.
+  const result = rows.filter((r) => isBookable(r.departureAt, now, deps.config.SALES_CUTOFF_MINUTES)).map(toView);
   logger.debug({ origin: origin.iata, destination: destination.iata, date: input.date, found: result.length }, 'flight search');
   return result;
 }

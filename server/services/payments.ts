@@ -1,5 +1,6 @@
 import { and, count, eq } from 'drizzle-orm';
 import type { Deps } from '../deps.js';
+import type { DbOrTx } from '../db/types.js';
 import { bookings, flights, payments } from '../db/schema/index.js';
 import { AppError } from '../lib/errors.js';
 import { logger } from '../lib/logger.js';
@@ -11,6 +12,8 @@ import { enqueueOutbox } from './outbox.js';
 import { actorName, type Actor } from './access-control.js';
 import { bookingView, loadBookingFor, type BookingView } from './bookings.js';
 import { planCheckout } from './checkout-plan.js';
+import { refundDeadline, refundWindowOpen, salesCloseAt } from './cutoffs.js';
+import { loadUserRole } from './auth.js';
 import { attemptOutboxJob } from '../jobs/outbox-attempt.js';
 
 export interface CheckoutSessionView {
@@ -52,8 +55,16 @@ export async function createCheckoutSession(deps: PaymentDeps, actor: Actor, inp
         const [open] = booking.stripeCheckoutSessionId
           ? await tx.select().from(payments).where(and(eq(payments.stripeCheckoutSessionId, booking.stripeCheckoutSessionId), eq(payments.status, 'open')))
           : [];
+        const [flight] = await tx.select().from(flights).where(eq(flights.id, booking.flightId));
         const t = deps.clock.now();
-        const plan = planCheckout({ booking, sessionOpen: !!open, closedSessionId: closed, now: t, bookingHoldMinutes: deps.config.BOOKING_HOLD_MINUTES });
+        const plan = planCheckout({
+          booking,
+          sessionOpen: !!open,
+          closedSessionId: closed,
+          now: t,
+          bookingHoldMinutes: deps.config.BOOKING_HOLD_MINUTES,
+          salesCloseAt: salesCloseAt(flight!.departureAt, deps.config.SALES_CUTOFF_MINUTES),
+        });
         if (plan.kind === 'reuse') {
           const existing = { sessionId: open!.stripeCheckoutSessionId, url: open!.checkoutUrl, expiresAt: open!.expiresAt.toISOString() };
           await finish(tx, existing);
@@ -67,8 +78,6 @@ export async function createCheckoutSession(deps: PaymentDeps, actor: Actor, inp
         // The attempt number keeps a new session's Stripe key apart from an earlier session's.
         const [{ attempt }] = (await tx.select({ attempt: count() }).from(payments).where(eq(payments.bookingId, booking.id))) as [{ attempt: number }];
         await tx.update(bookings).set({ stripeCheckoutSessionId: null, stripeCheckoutSessionExpiresAt: expiresAt, holdExpiresAt }).where(eq(bookings.id, booking.id));
-        const [flight] = await tx.select().from(flights).where(eq(flights.id, booking.flightId));
-        if (flight!.departureAt <= t) throw new AppError('VALIDATION', `Flight ${flight!.flightNumber} has already departed`);
         return { booking, flight: flight!, expiresAt, attempt };
       });
       let plan = await planAttempt();
@@ -190,6 +199,20 @@ async function closeBeforeReplacing(deps: PaymentDeps, sessionId: string): Promi
 }
 
 /**
+ * Inside the refund window (until REFUND_CUTOFF_MINUTES before departure) anyone who may act on the
+ * booking may refund it: false. Past it only an admin, whose role is read again from the database
+ * (a demoted admin's token still says admin for a while): true, so the audit row names them.
+ */
+async function refundWindowOverride(tx: DbOrTx, deps: Pick<PaymentDeps, 'config' | 'clock'>, actor: Actor, flightId: number): Promise<boolean> {
+  const [flight] = await tx.select({ departureAt: flights.departureAt }).from(flights).where(eq(flights.id, flightId));
+  if (refundWindowOpen(flight!.departureAt, deps.clock.now(), deps.config.REFUND_CUTOFF_MINUTES)) return false;
+  if (actor.role === 'admin' && (await loadUserRole(tx, actor.userId)) === 'admin') return true;
+  throw new AppError('REFUND_WINDOW_CLOSED', `Refunds close ${deps.config.REFUND_CUTOFF_MINUTES} minutes before departure; this booking can no longer be refunded online`, {
+    refundDeadline: refundDeadline(flight!.departureAt, deps.config.REFUND_CUTOFF_MINUTES).toISOString(),
+  });
+}
+
+/**
  * confirmed -> refund_pending, seats back on sale. Right after the commit we ask Stripe for the refund
  * (idempotency key derived from the booking); if Stripe cannot be reached the outbox retries it. The
  * refund's ledger entry is written when Stripe confirms it (charge.refunded / refund.updated webhooks).
@@ -212,12 +235,14 @@ export async function requestRefund(deps: PaymentDeps, actor: Actor, input: { bo
         const hint = booking.status === 'pending_payment' ? 'nothing has been paid; cancel the booking instead (bookings.cancel)' : 'only a confirmed booking can be refunded';
         throw invalidTransition(booking.status, 'refund_pending', hint);
       }
+      const override = await refundWindowOverride(tx, deps, actor, booking.flightId);
+      const reason = input.reason ? `refund requested: ${input.reason}` : 'refund requested';
       await transition(tx, {
         bookingId: booking.id,
         from: booking.status,
         to: 'refund_pending',
-        reason: input.reason ? `refund requested: ${input.reason}` : 'refund requested',
-        actor: actorName(actor),
+        reason: override ? `${reason} (after the refund window, by admin ${actorName(actor)})` : reason,
+        actor: override ? `admin:${actor.userId}` : actorName(actor),
       });
       if (!booking.stripePaymentIntentId) throw new Error(`confirmed booking ${booking.id} has no payment intent`);
       await releaseBookingSeats(tx, booking);

@@ -3,6 +3,7 @@ import { TRPCClientError } from '@trpc/client';
 import { useTestApp } from '../support/lifecycle.js';
 import { seed } from '../../server/db/seed.js';
 import { flights } from '../../server/db/schema/index.js';
+import { searchFlights } from '../../server/services/flights.js';
 
 const t = useTestApp();
 const ids: Record<string, number> = {};
@@ -56,6 +57,14 @@ describe('flights.search over tRPC', () => {
   it('includes a flight with exactly enough seats and normalises lower-case codes', async () => {
     const { flights: found } = await t.trpc().flights.search.query({ origin: 'ruh', destination: 'jed', date: '2030-05-11', passengers: 1 });
     expect(found.map((f) => f.id)).toContain(ids.almostFull);
+  });
+
+  it('lists only flights still on sale: sales close SALES_CUTOFF_MINUTES before departure, less the time to pay', async () => {
+    const at = (iso: string) => ({ ...t.deps, clock: { now: () => new Date(iso) } });
+    const input = { origin: 'RUH', destination: 'JED', date: '2030-05-11', passengers: 2 };
+    // midday departs 10:00Z: sales close 09:00Z, and a booking needs a 30-minute page (+65 s) before that.
+    expect((await searchFlights(at('2030-05-11T08:28:00Z'), input)).map((f) => f.id)).toEqual([ids.midday, ids.lastMinute]);
+    expect((await searchFlights(at('2030-05-11T08:30:00Z'), input)).map((f) => f.id)).toEqual([ids.lastMinute]);
   });
 
   it.each([

@@ -21,6 +21,7 @@ function input(booking: Partial<CheckoutPlanInput['booking']> = {}, rest: Partia
     closedSessionId: null,
     now: NOW,
     bookingHoldMinutes: 30,
+    salesCloseAt: min(3 * 24 * 60),
     ...rest,
   };
 }
@@ -121,5 +122,29 @@ describe('planning a Checkout attempt', () => {
     const capped = planCheckout(input({ createdAt, holdExpiresAt: min(90) }, { bookingHoldMinutes: 30 }));
     // 2 h after creation is NOW + 60 min + 0.5 s: the page ends on that whole second.
     expect(capped.kind === 'open' && capped.expiresAt).toEqual(min(60));
+  });
+});
+
+describe('a payment page never runs past the close of sales', () => {
+  it('refuses with SALES_CLOSED once sales have closed, even with a session still open', () => {
+    const err = refusal(input({ stripeCheckoutSessionId: 'cs_open', stripeCheckoutSessionExpiresAt: min(20) }, { sessionOpen: true, salesCloseAt: NOW }));
+    expect(err.code).toBe('SALES_CLOSED');
+  });
+
+  it('ends the page when sales close, a whole second, and the hold with it', () => {
+    const closes = new Date(NOW.getTime() + 45 * 60_000 + 700);
+    const plan = planCheckout(input({ holdExpiresAt: min(50) }, { salesCloseAt: closes, bookingHoldMinutes: 120 }));
+    expect(plan).toEqual({ kind: 'open', expiresAt: min(45), holdExpiresAt: min(45) });
+  });
+
+  it('a hold longer than the sales window does not stretch the page past the close', () => {
+    const plan = planCheckout(input({ holdExpiresAt: min(100) }, { salesCloseAt: min(50), bookingHoldMinutes: 120 }));
+    expect(plan.kind === 'open' && plan.expiresAt).toEqual(min(50));
+  });
+
+  it('refuses with SALES_CLOSED when sales close sooner than Stripe shortest page allows', () => {
+    // Stripe needs 30 minutes; 30 min + 5 s + 60 s of slack is the least we plan with.
+    expect(refusal(input({}, { salesCloseAt: new Date(NOW.getTime() + 31 * 60_000) })).code).toBe('SALES_CLOSED');
+    expect(planCheckout(input({}, { salesCloseAt: new Date(NOW.getTime() + 31 * 60_000 + 5_000) })).kind).toBe('open');
   });
 });
