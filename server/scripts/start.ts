@@ -11,6 +11,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseEnv } from 'node:util';
 import { ensureServices } from './services.js';
+import { placeholderStripeKey, planStart } from './start-plan.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const ENV_FILE = path.join(ROOT, '.env');
@@ -29,8 +30,7 @@ for (const [name, make] of [
   ['JWT_SECRET', secret],
   ['REFRESH_TOKEN_PEPPER', secret],
   ['STRIPE_WEBHOOK_SECRET', () => `whsec_${randomBytes(24).toString('base64')}`],
-  // A development key that no Stripe account knows: while it is there, Checkout runs against the emulator.
-  ['STRIPE_SECRET_KEY', () => `sk_test_dev${randomBytes(16).toString('hex')}`],
+  ['STRIPE_SECRET_KEY', placeholderStripeKey],
 ] as const) {
   if (!parseEnv(envText)[name]) {
     envText = setVar(envText, name, make());
@@ -59,13 +59,8 @@ await run('server/scripts/migrate.ts');
 say('seeding');
 await run('server/scripts/seed.ts');
 
-// The key generated above matches this; a key from a Stripe account does not.
-const PLACEHOLDER_STRIPE_KEY = /^sk_test_dev[0-9a-f]{32}$/;
-const DEFAULT_EMULATOR_BASE = 'http://127.0.0.1:12180';
-const dotenv = parseEnv(envText);
-const emulatorBase = PLACEHOLDER_STRIPE_KEY.test(dotenv.STRIPE_SECRET_KEY ?? '') ? dotenv.STRIPE_API_BASE || DEFAULT_EMULATOR_BASE : null;
-const scripts = ['server/index.ts', 'server/worker.ts', ...(emulatorBase ? ['server/dev/stripe-emulator/main.ts'] : [])];
-const childEnv = emulatorBase ? { ...process.env, STRIPE_API_BASE: emulatorBase } : process.env;
+const { emulatorBase, scripts, env: planned } = planStart(parseEnv(envText));
+const childEnv = { ...process.env, ...planned };
 if (emulatorBase) {
   say(
     `no real Stripe key in .env: Stripe emulator at ${emulatorBase} (Checkout pages, dashboard at ${emulatorBase}/dashboard), ` +

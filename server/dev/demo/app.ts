@@ -135,7 +135,8 @@ function chooseFlight(id: number, flightNumber: string, passengers: number): voi
   $('passenger-fields').replaceChildren(
     ...Array.from({ length: passengers }, (_, i) => {
       const p = document.createElement('p');
-      p.innerHTML = `<label>Traveller ${i + 1} first name <input name="first" required></label><label>Last name <input name="last" required></label>`;
+      // Each field's label names its traveller: "Traveller 2 last name" is one field, to a screen reader too.
+      p.innerHTML = `<label>Traveller ${i + 1} first name <input name="first" required></label><label>Traveller ${i + 1} last name <input name="last" required></label>`;
       return p;
     }),
   );
