@@ -70,7 +70,7 @@ beforeAll(async () => {
     plan.scripts.map((script, i) => {
       const ready = READY[script];
       if (!ready) throw new Error(`npm start runs ${script}: tell this test what it logs when ready`);
-      return processes[i]!.waitForLog((l) => String(l.msg).startsWith(ready));
+      return processes[i]!.waitForLog((l) => String(l.msg).startsWith(ready), 90_000); // three tsx starts on a busy 2-core machine
     }),
   );
   const launched = await launching;
