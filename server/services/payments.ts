@@ -156,6 +156,9 @@ async function openStripeSession(deps: PaymentDeps, { booking, flight, expiresAt
             },
           },
         ],
+        // The customer pays in the booking's currency: Adaptive Pricing (on by default in many accounts)
+        // would present and charge another one, which the webhook would have to refund.
+        adaptive_pricing: { enabled: false },
         client_reference_id: String(booking.id),
         metadata: { bookingId: String(booking.id) },
         payment_intent_data: { metadata: { bookingId: String(booking.id) } },

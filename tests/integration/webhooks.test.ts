@@ -198,7 +198,7 @@ describe('failures', () => {
     expect(await ledgerFor(t, victim.booking.id)).toHaveLength(0);
   });
 
-  it('an amount that does not match the booking is flagged, answered 200, and confirms nothing', async () => {
+  it('an amount that does not match the booking is answered 200, refunded and flagged, and confirms nothing (more in money-back.test.ts)', async () => {
     const { booking, sessionId } = await bookAndOpenCheckout(t);
     const pi = t.fakeStripe.completeSession(sessionId).find((e) => e.type === 'payment_intent.succeeded')!;
     const tampered = structuredClone(pi);
@@ -206,9 +206,10 @@ describe('failures', () => {
     tampered.data.object.amount_received = 100;
     tampered.data.object.amount = 100;
     expect((await t.fakeStripe.deliver(tampered)).status).toBe(200);
-    expect(await eventRow(t, tampered.id)).toMatchObject({ processed: false, needsAttention: true, lastError: expect.stringMatching(/does not match/) });
-    expect((await bookingRow(t, booking.id)).status).toBe('pending_payment');
-    expect(await ledgerFor(t, booking.id)).toHaveLength(0);
+    expect(await eventRow(t, tampered.id)).toMatchObject({ processed: true, needsAttention: false });
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'failed', needsAttention: true, attentionReason: expect.stringMatching(/does not match/) });
+    expect(await ledgerFor(t, booking.id)).toMatchObject([{ entryType: 'charge', amountMinor: 100 }]);
+    expect(await t.db.select().from(outbox).where(eq(outbox.dedupeKey, `stripe_refund:payment_intent:${pi.data.object.id}`))).toHaveLength(1);
   });
 });
 

@@ -56,6 +56,13 @@ export function parseOptionalString(v: unknown, param: string, maxLength?: numbe
   return isAbsent(v) ? null : parseString(v, param, maxLength);
 }
 
+/** Stripe's booleans arrive form-encoded as "true" / "false". */
+export function parseBoolean(v: unknown, param: string): boolean {
+  if (v === 'true' || v === true) return true;
+  if (v === 'false' || v === false) return false;
+  throw invalidParam(`Invalid boolean: ${typeof v === 'string' ? v : JSON.stringify(v)}`, { param });
+}
+
 export function parseMetadata(v: unknown, param: string): Record<string, string> {
   if (isAbsent(v)) return {};
   if (!isPlainObject(v)) throw invalidParam('Invalid object', { param, code: 'parameter_invalid_empty' });

@@ -88,15 +88,16 @@ export async function onChargeSucceeded(ctx: HandlerContext, event: EventOf<'cha
 
 /**
  * Money arrived. Book it in the ledger (once per payment intent), then move the booking:
- * pending_payment -> confirmed; a late payment on a failed/expired/cancelled booking -> confirmed if
- * its seats can be taken again, else refund_pending with an automatic refund. Money for a booking we
+ * pending_payment -> confirmed; a late payment on a failed/expired booking -> confirmed if its seats
+ * can be taken again, else refund_pending with an automatic refund; on a cancelled booking it is
+ * always refunded (the traveller said no). A payment that does not match the booking is refunded. Money for a booking we
  * cannot honour is refunded, never kept and never lost.
  */
 async function onPaymentSucceeded(ctx: HandlerContext, booking: BookingRow, p: PaymentFacts) {
-  if (p.currency.toUpperCase() !== booking.currency || p.amountMinor !== booking.totalMinor) {
-    throw new PermanentEventError(
-      `payment ${p.paymentIntentId} of ${p.amountMinor} ${p.currency.toUpperCase()} does not match booking ${booking.id} (${booking.totalMinor} ${booking.currency})`,
-    );
+  const matches = p.currency.toUpperCase() === booking.currency && p.amountMinor === booking.totalMinor;
+  if (!matches && !(Number.isSafeInteger(p.amountMinor) && p.amountMinor > 0 && /^[A-Za-z]{3}$/.test(p.currency))) {
+    // Not even an amount we could book and give back: a human looks at it.
+    throw new PermanentEventError(`payment ${p.paymentIntentId} reports no usable amount (${p.amountMinor} ${p.currency}) for booking ${booking.id}`);
   }
   await recordLedgerEntry(ctx.tx, 'charge', {
     bookingId: booking.id,
@@ -112,6 +113,11 @@ async function onPaymentSucceeded(ctx: HandlerContext, booking: BookingRow, p: P
     .update(payments)
     .set({ status: 'succeeded', stripePaymentIntentId: p.paymentIntentId })
     .where(and(eq(payments.bookingId, booking.id), p.sessionId ? eq(payments.stripeCheckoutSessionId, p.sessionId) : eq(payments.stripePaymentIntentId, p.paymentIntentId)));
+
+  if (!matches) {
+    await refundMismatchedPayment(ctx, booking, p);
+    return;
+  }
 
   if (booking.stripePaymentIntentId && booking.stripePaymentIntentId !== p.paymentIntentId && booking.status !== 'pending_payment') {
     // A second, different payment for one booking (two sessions both paid): give that money back.
@@ -132,6 +138,30 @@ async function onPaymentSucceeded(ctx: HandlerContext, booking: BookingRow, p: P
   if (current) await settleRefunds(ctx, current, p.paymentIntentId);
 }
 
+/**
+ * Money we cannot honour: its amount or currency is not the booking's (a changed price, a presentment
+ * currency). It is booked as the charge it was, refunded in full through the outbox like a duplicate
+ * payment, and the booking is flagged and never confirmed by it. An unpaid booking fails at once, seats
+ * back on sale: a new page would only take the same wrong amount again.
+ */
+async function refundMismatchedPayment(ctx: HandlerContext, booking: BookingRow, p: PaymentFacts) {
+  await enqueueOutbox(ctx.tx, 'stripe_refund', `payment_intent:${p.paymentIntentId}`, {
+    bookingId: booking.id,
+    paymentIntentId: p.paymentIntentId,
+    reason: 'payment does not match the booking',
+    idempotencySuffix: p.paymentIntentId,
+  }, ctx.now);
+  await flag(
+    ctx,
+    booking.id,
+    `payment ${p.paymentIntentId} of ${p.amountMinor} ${p.currency.toUpperCase()} does not match the booking (${booking.totalMinor} ${booking.currency}); refunded automatically`,
+  );
+  const itsOwnDelayedPayment = booking.paymentStatus === 'processing' && booking.stripePaymentIntentId === p.paymentIntentId;
+  if (booking.status === 'pending_payment' && (booking.paymentStatus !== 'processing' || itsOwnDelayedPayment)) {
+    await failBooking(ctx, booking, 'payment did not match the booking; refunded automatically');
+  }
+}
+
 async function applyPayment(ctx: HandlerContext, booking: BookingRow, paymentIntentId: string) {
   const paid = { paymentStatus: 'paid' as const, stripePaymentIntentId: paymentIntentId, holdExpiresAt: null };
   const refund = (reason: string) =>
@@ -150,9 +180,13 @@ async function applyPayment(ctx: HandlerContext, booking: BookingRow, paymentInt
       await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'confirmed', reason: 'payment received', actor: ctx.actor, set: paid });
       await enqueueOutbox(ctx.tx, 'send_booking_confirmation', `booking:${booking.id}`, { bookingId: booking.id }, ctx.now);
       return;
+    case 'cancelled':
+      // The traveller said no: a payment that arrives afterwards goes back, whatever seats remain.
+      await transition(ctx.tx, { bookingId: booking.id, from: 'cancelled', to: 'refund_pending', reason: 'late payment after cancelled; the traveller cancelled, refunding', actor: ctx.actor, set: paid });
+      await refund('late payment after the booking was cancelled');
+      return;
     case 'failed':
-    case 'expired':
-    case 'cancelled': {
+    case 'expired': {
       const departed = await flightDeparted(ctx, booking.flightId);
       if (!departed && (await retakeBookingSeats(ctx.tx, booking))) {
         await transition(ctx.tx, { bookingId: booking.id, from: booking.status, to: 'confirmed', reason: `late payment after ${booking.status}; seats taken again`, actor: ctx.actor, set: paid });

@@ -13,6 +13,7 @@ import {
   parseEnum,
   parseInteger,
   parseMetadata,
+  parseBoolean,
   parseObject,
   parseOptionalString,
   parseString,
@@ -159,6 +160,18 @@ export function parsePaymentIntentData(v: unknown): SessionExtras['paymentIntent
   d.setup_future_usage = parseEnum(pid.setup_future_usage, param('setup_future_usage'), ['off_session', 'on_session'] as const);
   d.transfer_group = parseOptionalString(pid.transfer_group, param('transfer_group'));
   return d;
+}
+
+/**
+ * adaptive_pricing[enabled]: whether Stripe may charge in the customer's local currency instead of the
+ * session's. Without it Stripe uses the account's Dashboard setting; the emulator plays an account
+ * that has it on, so an integration that needs the session's own currency must say so.
+ */
+export function parseAdaptivePricing(v: unknown): { enabled: boolean } {
+  if (isAbsent(v)) return { enabled: true };
+  const ap = parseObject(v, 'adaptive_pricing');
+  rejectUnknown(ap, ['enabled'], 'adaptive_pricing');
+  return { enabled: isAbsent(ap.enabled) ? true : parseBoolean(ap.enabled, 'adaptive_pricing[enabled]') };
 }
 
 /** expires_at: Stripe allows 30 minutes to 24 hours after creation; the default is 24 hours. */

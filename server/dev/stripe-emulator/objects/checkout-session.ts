@@ -4,7 +4,7 @@ import { invalidParam, missingParam, noSuch } from '../errors.js';
 import { nowSec, rand } from '../ids.js';
 import { asArray, isAbsent, parseEnum, parseMetadata, parseOptionalString, parseUrl, rejectUnknown, type Params } from '../params.js';
 import { emit, type EmulatorState, type EventOf, type RequestContext } from '../state.js';
-import { parseExpiresAt, parseLineItems, parsePaymentIntentData, SESSION_CREATE_PARAMS } from './checkout-session-params.js';
+import { parseAdaptivePricing, parseExpiresAt, parseLineItems, parsePaymentIntentData, SESSION_CREATE_PARAMS } from './checkout-session-params.js';
 
 /** The hosted payment page of a session, served by the emulator itself (Stripe's is checkout.stripe.com/c/pay/...). */
 export const hostedPagePath = (sessionId: string): string => `/c/pay/${sessionId}`;
@@ -39,7 +39,7 @@ export function createSession(state: EmulatorState, p: Params, publicUrl: string
   const session: Stripe.Checkout.Session = {
     id,
     object: 'checkout.session',
-    adaptive_pricing: { enabled: false },
+    adaptive_pricing: parseAdaptivePricing(p.adaptive_pricing),
     after_expiration: null,
     allow_promotion_codes: null,
     allowed_payment_method_types: null,
