@@ -45,6 +45,9 @@ export function createApp(deps: Deps): express.Express {
     createExpressMiddleware({
       router: appRouter,
       createContext: createContextFactory(deps),
+      // One request may not run hundreds of procedures at once (a batch of bookings.create would hold
+      // whole flights): a larger batch is refused as a whole, before any call runs.
+      maxBatchSize: deps.config.TRPC_MAX_BATCH_SIZE,
       onError({ error, path }) {
         const status = isAppError(error.cause) ? error.cause.httpStatus : error.code === 'INTERNAL_SERVER_ERROR' ? 500 : 400;
         if (status >= 500) {

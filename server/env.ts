@@ -102,6 +102,12 @@ const EnvSchema = z.object({
   REFUND_CUTOFF_MINUTES: z.coerce.number().int().min(0).max(7 * 24 * 60).default(120),
   /** Sales close this many minutes before departure: no new booking, no payment page, no page open past it. */
   SALES_CUTOFF_MINUTES: z.coerce.number().int().min(0).max(7 * 24 * 60).default(60),
+  /** Unpaid (pending_payment) bookings one account may hold at once. */
+  MAX_UNPAID_BOOKINGS_PER_USER: z.coerce.number().int().min(1).max(10_000).default(3),
+  /** Seats one account may hold unpaid at once, over all its pending bookings. */
+  MAX_UNPAID_SEATS_PER_USER: z.coerce.number().int().min(1).max(100_000).default(9),
+  /** Calls one tRPC batch request may carry; a larger batch is refused as a whole. */
+  TRPC_MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(1000).default(10),
   /** Two refreshes of the same token within this many seconds are a retry, not a theft. */
   REFRESH_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(60).default(5),
   /** Auth rate limits (Redis-backed, shared by every API process). Login and refresh count failures only. */

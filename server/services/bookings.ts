@@ -8,6 +8,7 @@ import { assertBookable } from './cutoffs.js';
 import { idempotentTransaction } from './idempotency.js';
 import { lockBooking, recordCreation, transition } from './booking-state.js';
 import { releaseBookingSeats, takeSeats } from './inventory.js';
+import { assertHoldCapacity } from './hold-caps.js';
 import { enqueueOutbox } from './outbox.js';
 import { actorName, assertOwnerOrAdmin, type Actor } from './access-control.js';
 import { attemptOutboxJob } from '../jobs/outbox-attempt.js';
@@ -108,7 +109,10 @@ export async function createBooking(deps: Pick<Deps, 'db' | 'config' | 'clock'>,
       const count = input.passengers.length;
       // Never held past the close of sales: nobody could pay for the seats after it.
       const holdExpiresAt = minDate(addMinutes(now, deps.config.BOOKING_HOLD_MINUTES), salesClose);
+      // Seats first, then the cap: every transaction that locks both (a payment's ledger entry checks
+      // its user key) takes the flight before the user, so they cannot deadlock on each other.
       await takeSeats(tx, flight.id, count);
+      await assertHoldCapacity(tx, deps.config, actor.userId, count, now);
       const [ins] = await tx.insert(bookings).values({
         userId: actor.userId,
         flightId: flight.id,

@@ -21,6 +21,9 @@ export function createContextFactory(deps: Deps) {
   });
 }
 
+/** The message tRPC's resolver throws when a batch is over `maxBatchSize` (@trpc/server 11). */
+const TRPC_BATCH_TOO_LARGE = 'Batch call exceeds maximum size';
+
 const t = initTRPC.context<TrpcContext>().create({
   // Never send stacks to clients, whatever NODE_ENV says.
   isDev: false,
@@ -54,6 +57,14 @@ const t = initTRPC.context<TrpcContext>().create({
           requestId,
           issues: cause.issues.map((i) => ({ path: i.path.map(String), message: i.message, code: i.code })),
         },
+      };
+    }
+    if (error.code === 'BAD_REQUEST' && error.message === TRPC_BATCH_TOO_LARGE) {
+      // tRPC's own maxBatchSize refusal (app.ts), before any call of the batch ran.
+      return {
+        ...shape,
+        message: 'Too many calls in one batch request (TRPC_MAX_BATCH_SIZE); none of them ran. Send them in smaller batches.',
+        data: { code: shape.data.code, httpStatus: shape.data.httpStatus, path: shape.data.path, appCode: 'BATCH_TOO_LARGE', requestId },
       };
     }
     const internal = error.code === 'INTERNAL_SERVER_ERROR';
