@@ -9,6 +9,7 @@ import { requestContext } from './http/request-context.js';
 import { stripeWebhookRouter } from './http/stripe-webhook.js';
 import { mobileAuthRouter } from './http/mobile-auth.js';
 import { healthRouter } from './http/health.js';
+import { httpMetrics, markRouteBase, metricsRouter } from './http/metrics.js';
 import { demoRouter } from './dev/demo/router.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { appRouter } from './trpc/router.js';
@@ -24,6 +25,7 @@ export function createApp(deps: Deps): express.Express {
   app.set('trust proxy', deps.config.TRUST_PROXY_HOPS);
 
   app.use(requestContext);
+  app.use(httpMetrics(Object.keys(appRouter._def.procedures)));
   app.use((req, res, next) => {
     const started = performance.now();
     const ctx = currentContext();
@@ -39,7 +41,7 @@ export function createApp(deps: Deps): express.Express {
   // Raw body for Stripe signatures: must come before express.json().
   app.use(stripeWebhookRouter(deps));
   app.use(express.json({ limit: deps.config.BODY_LIMIT, strict: true }));
-  app.use('/api/mobile/v1', mobileAuthRouter(deps));
+  app.use('/api/mobile/v1', markRouteBase, mobileAuthRouter(deps));
   app.use(
     '/trpc',
     createExpressMiddleware({
@@ -58,6 +60,7 @@ export function createApp(deps: Deps): express.Express {
     }),
   );
   app.use(healthRouter(deps));
+  app.use(metricsRouter(deps));
   // The demo page for frontend developers (/ and /bookings/:id): development only, never in tests or production.
   if (deps.config.NODE_ENV === 'development') app.use(demoRouter(deps));
   app.use(notFoundHandler);

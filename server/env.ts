@@ -92,6 +92,14 @@ const EnvSchema = z.object({
   /** Points the Stripe SDK at a Stripe-compatible server (tests, stripe-mock). Unset in production. */
   STRIPE_API_BASE: z.url().optional(),
   SENTRY_DSN: z.url().optional(),
+  /** The release Sentry events name (e.g. a git sha or version tag); default flight-booking-backend@<package.json version>. */
+  SENTRY_RELEASE: z.string().max(200).optional(),
+  /** Lets a non-loopback caller read GET /metrics (and the worker's) with `Authorization: Bearer <token>`. Unset: loopback only. */
+  METRICS_TOKEN: strongSecret('METRICS_TOKEN').optional(),
+  /** The worker's Prometheus endpoint, on 127.0.0.1; 0 turns it off. */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9465),
+  /** /health/ready fails its queue check when the oldest pending outbox row is older than this. */
+  HEALTH_OUTBOX_MAX_AGE_SECONDS: z.coerce.number().int().min(30).default(900),
   /** Confirmation e-mails go here; unset outside production they are written as .eml files under .data/mail/. */
   SMTP_URL: z.string().optional(),
   MAIL_FROM: z.string().default('Flights <no-reply@flights.local>'),

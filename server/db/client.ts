@@ -2,6 +2,7 @@ import mysql from 'mysql2/promise';
 import { drizzle } from 'drizzle-orm/mysql2';
 import * as schema from './schema/index.js';
 import type { Db } from './types.js';
+import { withAfterCommit } from './after-commit.js';
 
 export interface Database {
   db: Db;
@@ -29,6 +30,6 @@ export function createDatabase(url: string, opts: { connectionLimit?: number } =
     conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
     conn.query("SET time_zone = '+00:00', innodb_lock_wait_timeout = 10");
   });
-  const db = drizzle(pool, { schema, mode: 'default' }) as Db;
+  const db = withAfterCommit(drizzle(pool, { schema, mode: 'default' }) as Db);
   return { db, pool, close: () => pool.end() };
 }

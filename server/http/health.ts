@@ -1,41 +1,85 @@
-import { Router } from 'express';
+import { Router, type Request, type Response } from 'express';
 import { sql } from 'drizzle-orm';
 import type { Deps } from '../deps.js';
 import { logger } from '../lib/logger.js';
+import { TimeoutError, withTimeout } from '../lib/timeout.js';
+import { readWorkerHeartbeat } from '../lib/worker-heartbeat.js';
+import { oldestPendingOutboxSeconds } from '../services/ops-status.js';
 
-type Check = { status: 'ok'; latencyMs: number } | { status: 'error'; error: string; latencyMs: number };
+/**
+ * Probes. `/health/live`: the process answers, nothing else is checked, so a database outage does not
+ * get every pod restarted. `/health/ready` (and `/health`, for probes configured before it existed):
+ * the database, Redis and the queue (a worker's heartbeat is fresh, the outbox is not backing up),
+ * each under its own timeout. 503 names the failing checks; a `degraded` check (an optional part such
+ * as a cache) keeps 200.
+ */
+export type CheckStatus = 'ok' | 'degraded' | 'error';
+export interface CheckResult {
+  status: CheckStatus;
+  latencyMs: number;
+  /** Why it is not ok, in a word or two: never a driver message (hosts, users), since /health is public. */
+  error?: string;
+  [detail: string]: unknown;
+}
+/** A check resolves to its status (and details), or throws (`error: unavailable`, or `timeout`). */
+export type HealthCheck = () => Promise<Omit<CheckResult, 'latencyMs'> | void>;
 
-async function timed(name: string, fn: () => Promise<unknown>, timeoutMs: number): Promise<Check> {
+const CHECK_TIMEOUT_MS = 2000;
+
+async function runCheck(name: string, check: HealthCheck): Promise<CheckResult> {
   const started = performance.now();
-  let timer: NodeJS.Timeout | undefined;
+  const latencyMs = () => Math.round(performance.now() - started);
   try {
-    await Promise.race([
-      fn(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
-    return { status: 'ok', latencyMs: Math.round(performance.now() - started) };
+    const result = await withTimeout(check(), CHECK_TIMEOUT_MS, `health check ${name}`);
+    if (result && result.status !== 'ok') logger.warn({ check: name, result }, 'health check not ok');
+    return { status: 'ok', ...result, latencyMs: latencyMs() };
   } catch (err) {
-    // /health is public: the client learns which check failed, not hosts, users or driver messages.
     logger.warn({ err, check: name }, 'health check failed');
-    const error = (err as Error).message?.startsWith('timed out') ? 'timeout' : 'unavailable';
-    return { status: 'error', error, latencyMs: Math.round(performance.now() - started) };
-  } finally {
-    clearTimeout(timer);
+    return { status: 'error', error: err instanceof TimeoutError ? 'timeout' : 'unavailable', latencyMs: latencyMs() };
   }
 }
 
-export function healthRouter(deps: Pick<Deps, 'db' | 'redis'>): Router {
+/** The queue: some worker renewed its heartbeat within 60 s, and the outbox's oldest pending row is young enough. */
+function queueCheck(deps: Pick<Deps, 'db' | 'redis' | 'config' | 'clock'>): HealthCheck {
+  return async () => {
+    const [heartbeat, oldest] = await Promise.all([readWorkerHeartbeat(deps.redis), oldestPendingOutboxSeconds(deps.db)]);
+    const details = {
+      workerHeartbeatAgeSeconds: heartbeat ? Math.max(0, Math.round((deps.clock.now().getTime() - Date.parse(heartbeat.at)) / 1000)) : null,
+      oldestPendingOutboxSeconds: Math.round(oldest),
+    };
+    if (!heartbeat) return { status: 'error', error: 'no_worker_heartbeat', ...details };
+    if (oldest > deps.config.HEALTH_OUTBOX_MAX_AGE_SECONDS) return { status: 'error', error: 'outbox_backlog', ...details };
+    return { status: 'ok', ...details };
+  };
+}
+
+export function healthRouter(deps: Pick<Deps, 'db' | 'redis' | 'config' | 'clock'>, optional: Record<string, HealthCheck> = {}): Router {
+  const checks: Record<string, HealthCheck> = {
+    database: async () => void (await deps.db.execute(sql`SELECT 1`)),
+    redis: async () => void (await deps.redis.ping()),
+    queue: queueCheck(deps),
+  };
+  const ready = async (_req: Request, res: Response) => {
+    const names = [...Object.keys(checks), ...Object.keys(optional)];
+    const results = await Promise.all(names.map((name) => runCheck(name, checks[name] ?? optional[name]!)));
+    const byName = Object.fromEntries(names.map((name, i) => [name, results[i]!]));
+    // An optional part that fails is degraded, not down: the service still answers without it.
+    for (const name of Object.keys(optional)) if (byName[name]!.status === 'error') byName[name]!.status = 'degraded';
+    const failing = names.filter((name) => byName[name]!.status === 'error');
+    const degraded = names.some((name) => byName[name]!.status === 'degraded');
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(failing.length ? 503 : 200).json({
+      status: failing.length ? 'error' : degraded ? 'degraded' : 'ok',
+      ...(failing.length ? { failing } : {}),
+      checks: byName,
+    });
+  };
   const r = Router();
-  r.get('/health', async (_req, res) => {
-    const [database, redis] = await Promise.all([
-      timed('database', () => deps.db.execute(sql`SELECT 1`), 2000),
-      timed('redis', () => deps.redis.ping(), 2000),
-    ]);
-    const checks = { database, redis };
-    const ok = Object.values(checks).every((c) => c.status === 'ok');
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : 'error', checks });
+  r.get('/health/live', (_req, res) => {
+    res.setHeader('Cache-Control', 'no-store');
+    res.json({ status: 'ok' });
   });
+  r.get('/health/ready', ready);
+  r.get('/health', ready);
   return r;
 }

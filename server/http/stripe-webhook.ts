@@ -2,7 +2,8 @@ import express, { Router } from 'express';
 import type Stripe from 'stripe';
 import type { Deps } from '../deps.js';
 import { AppError } from '../lib/errors.js';
-import { handleStripeEvent } from '../services/stripe-events/index.js';
+import { metrics, type WebhookOutcome } from '../lib/metrics.js';
+import { handleStripeEvent, type EventOutcome } from '../services/stripe-events/index.js';
 import { sendError } from './error-handler.js';
 
 /**
@@ -29,7 +30,15 @@ export function stripeWebhookRouter(deps: Deps): Router {
       throw new AppError('INVALID_SIGNATURE', 'Stripe signature verification failed');
     }
     if (!isEvent(event)) throw new AppError('VALIDATION', 'Webhook body is not a Stripe event');
-    const outcome = await handleStripeEvent(deps, event);
+    let outcome: EventOutcome;
+    try {
+      outcome = await handleStripeEvent(deps, event);
+    } catch (err) {
+      // Not even stored (the database is down): 500, and Stripe retries.
+      metrics.webhookEvent(event.type, 'failed_retryable');
+      throw err;
+    }
+    metrics.webhookEvent(event.type, WEBHOOK_OUTCOME[outcome]);
     if (outcome === 'failed') {
       sendError(res, 500, 'INTERNAL', 'Event not processed; Stripe will retry it');
       return;
@@ -38,6 +47,15 @@ export function stripeWebhookRouter(deps: Deps): Router {
   });
   return r;
 }
+
+/** 'flagged' is answered 200 and left to a human; 'failed' is answered 500 so that Stripe retries. */
+const WEBHOOK_OUTCOME: Record<EventOutcome, WebhookOutcome> = {
+  processed: 'processed',
+  duplicate: 'duplicate',
+  ignored: 'ignored',
+  flagged: 'failed_permanent',
+  failed: 'failed_retryable',
+};
 
 function isEvent(e: unknown): e is Stripe.Event {
   const ev = e as Partial<Stripe.Event> | null;

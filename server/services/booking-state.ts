@@ -2,6 +2,8 @@ import { and, eq } from 'drizzle-orm';
 import type { DbOrTx } from '../db/types.js';
 import { bookings, bookingTransitions, flights, type BookingStatus } from '../db/schema/index.js';
 import { AppError } from '../lib/errors.js';
+import { metrics } from '../lib/metrics.js';
+import { afterCommit } from '../db/after-commit.js';
 
 /**
  * The booking state machine: the ONE table of allowed moves, and the only code that changes a
@@ -67,11 +69,13 @@ export async function transition(tx: DbOrTx, input: TransitionInput): Promise<vo
     reason: input.reason.slice(0, 255),
     actor: input.actor.slice(0, 128),
   });
+  afterCommit(tx, () => metrics.bookingTransition(input.from, input.to));
 }
 
 /** The audit row for a booking's creation (there is no "from"). */
 export async function recordCreation(tx: DbOrTx, bookingId: number, actor: string): Promise<void> {
   await tx.insert(bookingTransitions).values({ bookingId, fromStatus: null, toStatus: 'pending_payment', reason: 'booking created', actor });
+  afterCommit(tx, () => metrics.bookingCreated());
 }
 
 /**

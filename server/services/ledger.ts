@@ -1,6 +1,8 @@
 import { eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../db/types.js';
 import { financialLedger, type LedgerEntryType } from '../db/schema/index.js';
+import { afterCommit } from '../db/after-commit.js';
+import { metrics } from '../lib/metrics.js';
 
 /**
  * The money ledger. Append-only: this module only inserts (database triggers refuse UPDATE and
@@ -53,7 +55,10 @@ export async function recordLedgerEntry(tx: DbOrTx, type: LedgerEntryType, e: Le
       stripeRefundId: type === 'charge' ? null : e.refundId!,
       stripeEventId: e.eventId,
     });
-  if (res.affectedRows === 1) return true;
+  if (res.affectedRows === 1) {
+    afterCommit(tx, () => metrics.ledgerEntry(type));
+    return true;
+  }
   const [existing] = await tx.select({ id: financialLedger.id }).from(financialLedger).where(eq(financialLedger.movementKey, key));
   if (!existing) throw new Error(`ledger insert for ${key} was ignored but no entry exists (constraint violation?)`);
   return false;

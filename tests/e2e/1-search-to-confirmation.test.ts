@@ -4,6 +4,7 @@ import { eventually } from '../support/e2e.js';
 import { uniqueEmail } from '../support/users.js';
 import { bookings, financialLedger, flights, outbox } from '../../server/db/schema/index.js';
 import { useE2E } from '../support/lifecycle.js';
+import { total } from '../support/metrics.js';
 
 const e = useE2E({ seedDays: 3 });
 
@@ -60,5 +61,20 @@ describe('e2e 1: a booking from search to confirmation', () => {
       .where(and(eq(outbox.topic, 'send_booking_confirmation'), eq(outbox.dedupeKey, `send_booking_confirmation:booking:${booking.id}`)));
     expect(jobs!.n).toBe(1);
     expect((await client.bookings.byId.query({ id: booking.id })).status).toBe('confirmed');
+
+    // What operations see of it: the API process's own counters, scraped over loopback.
+    const metrics = await (await fetch(`${e.api.baseUrl}/metrics`)).text();
+    expect(total(metrics, 'stripe_webhook_events_total')).toBe(3);
+    expect(total(metrics, 'stripe_webhook_events_total', { outcome: 'failed_retryable' }) + total(metrics, 'stripe_webhook_events_total', { outcome: 'failed_permanent' })).toBe(0);
+    for (const type of ['charge.succeeded', 'payment_intent.succeeded', 'checkout.session.completed']) {
+      expect(total(metrics, 'stripe_webhook_events_total', { type })).toBe(1);
+    }
+    expect(total(metrics, 'stripe_webhook_events_total', { outcome: 'processed' })).toBeGreaterThanOrEqual(1);
+    expect(total(metrics, 'bookings_created_total')).toBe(1);
+    expect(total(metrics, 'booking_transitions_total', { from: 'pending_payment', to: 'confirmed' })).toBe(1);
+    expect(total(metrics, 'ledger_entries_total', { kind: 'charge' })).toBe(1);
+    expect(total(metrics, 'ledger_entries_total')).toBe(1);
+    expect(total(metrics, 'http_request_duration_seconds_count', { route: '/trpc/bookings.create', status: '200' })).toBe(1);
+    expect(total(metrics, 'http_request_duration_seconds_count', { route: '/webhooks/stripe', status: '200' })).toBe(3);
   });
 });

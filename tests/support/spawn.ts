@@ -21,6 +21,8 @@ export function sharedProcessEnv(opts: { databaseUrl: string; redisKeyPrefix: st
     DATABASE_URL: opts.databaseUrl,
     REDIS_KEY_PREFIX: opts.redisKeyPrefix,
     STRIPE_API_BASE: opts.stripeApiBase,
+    // Test files run workers side by side: no fixed port (a test that reads it passes its own).
+    WORKER_METRICS_PORT: '0',
   };
 }
 

@@ -52,6 +52,8 @@ export const bookings = mysqlTable(
     index('idx_bookings_user_id').on(t.userId, t.id),
     index('idx_bookings_flight_status').on(t.flightId, t.status),
     index('idx_bookings_status_hold').on(t.status, t.holdExpiresAt),
+    /** The needs_attention gauge counts flagged bookings on every metrics scrape. */
+    index('idx_bookings_needs_attention').on(t.needsAttention),
     uniqueIndex('uq_bookings_checkout_session').on(t.stripeCheckoutSessionId),
     uniqueIndex('uq_bookings_payment_intent').on(t.stripePaymentIntentId),
     check('ck_bookings_passengers', sql`${t.passengerCount} BETWEEN 1 AND 9`),

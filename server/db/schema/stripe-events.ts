@@ -26,6 +26,8 @@ export const stripeEvents = mysqlTable(
   (t) => [
     index('idx_stripe_events_unprocessed').on(t.processed, t.receivedAt),
     index('idx_stripe_events_type_created').on(t.type, t.stripeCreatedAt),
+    /** The needs_attention gauge counts flagged events on every metrics scrape. */
+    index('idx_stripe_events_needs_attention').on(t.needsAttention),
     check('ck_stripe_events_retry_count', sql`${t.retryCount} >= 0`),
   ],
 );
