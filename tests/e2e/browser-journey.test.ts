@@ -36,6 +36,7 @@ let testDb: Awaited<ReturnType<typeof createTestDatabase>>;
 let redisPrefix: string;
 const processes: SpawnedProcess[] = [];
 let browser: Browser | undefined;
+let launching: Promise<unknown> | undefined;
 let baseUrl: string;
 
 function freePort(): Promise<number> {
@@ -49,7 +50,10 @@ function freePort(): Promise<number> {
 }
 
 beforeAll(async () => {
-  const launching = launchChromium(); // inflating and starting Chromium overlaps the processes' start
+  // Inflating and starting Chromium overlaps the processes' start. Kept as soon as it is up, so afterAll
+  // closes it even when a later step of this hook fails; its failure is reported where it is awaited.
+  const launched = launchChromium().then((l) => ((browser = l.browser), l));
+  launching = launched.catch(() => undefined);
   testDb = await createTestDatabase();
   redisPrefix = `e2e:browser:${testDb.name}:`;
   const [apiPort, emulatorPort] = await Promise.all([freePort(), freePort()]);
@@ -73,17 +77,17 @@ beforeAll(async () => {
       return processes[i]!.waitForLog((l) => String(l.msg).startsWith(ready), 90_000); // three tsx starts on a busy 2-core machine
     }),
   );
-  const launched = await launching;
-  browser = launched.browser;
+  const { source } = await launched;
   // Not Debian's /usr/bin/chromium by accident: the bundled one, unless CHROMIUM_PATH says otherwise.
-  if (!process.env.CHROMIUM_PATH) expect(launched.source).toMatch(/^@sparticuz\/chromium/);
+  if (!process.env.CHROMIUM_PATH) expect(source).toMatch(/^@sparticuz\/chromium/);
   await mkdir(OUTPUT_DIR, { recursive: true });
 });
 
 afterAll(async () => {
+  await launching;
   await browser?.close();
   await Promise.all(processes.map((p) => p.stop()));
-  await dropRedisPrefix(redisPrefix);
+  if (redisPrefix) await dropRedisPrefix(redisPrefix); // unset if the database never came: never drop every key
   await testDb?.drop();
 });
 
