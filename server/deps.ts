@@ -3,6 +3,7 @@ import type { Db } from './db/types.js';
 import type { Env } from './env.js';
 import type { Redis } from './lib/redis.js';
 import type { Stripe } from './lib/stripe.js';
+import type { JobDispatcher } from './services/job-dispatcher.js';
 
 /** The current time. Services never call `new Date()` for a business decision; they ask the clock. */
 export interface Clock {
@@ -23,4 +24,6 @@ export interface Deps {
   config: Env;
   clock: Clock;
   logger: Logger;
+  /** The job system, for work that runs after a commit (BullMQ in the API and the worker). */
+  jobs: JobDispatcher;
 }

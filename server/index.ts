@@ -6,14 +6,19 @@ import { createRedis } from './lib/redis.js';
 import { createStripe } from './lib/stripe.js';
 import { systemClock, type Deps } from './deps.js';
 import { createApp } from './app.js';
+import { connectJobs } from './jobs/dispatcher.js';
+import { installProcessHandlers } from './lib/process-handlers.js';
 
 // The API's composition root: the one place its dependencies are built (tests build their own).
 initSentry('api');
+installProcessHandlers('api');
 
 const database = createDatabase(env.DATABASE_URL);
 const redis = createRedis(env.REDIS_URL, { keyPrefix: env.REDIS_KEY_PREFIX || undefined });
 const stripe = createStripe(env.STRIPE_SECRET_KEY, env.STRIPE_API_BASE);
-const deps: Deps = { db: database.db, redis, stripe, config: env, clock: systemClock, logger };
+// Jobs recorded by a request (a refund, an e-mail) are handed to the worker's queues after the commit.
+const jobs = connectJobs(database.db, env.REDIS_URL, env.REDIS_KEY_PREFIX);
+const deps: Deps = { db: database.db, redis, stripe, config: env, clock: systemClock, logger, jobs: jobs.dispatcher };
 const app = createApp(deps);
 
 const server = app.listen(env.PORT, () => {
@@ -46,7 +51,7 @@ async function shutdown(signal: string): Promise<void> {
     server.once('close', () => clearInterval(sweep));
     server.closeIdleConnections();
   });
-  await Promise.allSettled([withTimeout(database.close(), 5000), withTimeout(redis.quit(), 2000)]);
+  await Promise.allSettled([withTimeout(database.close(), 5000), withTimeout(redis.quit(), 2000), withTimeout(jobs.close(), 2000)]);
   redis.disconnect();
   await flushSentry();
   logger.info('shutdown complete');
@@ -55,6 +60,3 @@ async function shutdown(signal: string): Promise<void> {
 
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
 process.on('SIGINT', () => void shutdown('SIGINT'));
-process.on('unhandledRejection', (reason) => {
-  logger.error({ err: reason }, 'unhandled promise rejection');
-});

@@ -1,30 +1,40 @@
-import { and, asc, eq, inArray, lte } from 'drizzle-orm';
-import { outbox } from '../db/schema/index.js';
-import { attemptOutboxJob } from './outbox-attempt.js';
-import type { StripeJobDeps } from './stripe-calls.js';
+import { and, asc, eq, lt, sql } from 'drizzle-orm';
+import type { Deps } from '../deps.js';
+import { outbox, stripeEvents } from '../db/schema/index.js';
+import { logger } from '../lib/logger.js';
+import { enqueueOutboxRows } from './dispatcher.js';
+import type { Queues } from './queues.js';
 
-/** Topics the relay runs; send_booking_confirmation rows wait for the e-mail job to take them. */
-const RELAYED_TOPICS = ['stripe_refund', 'stripe_expire_session'] as const;
+/** Left to the hand-off right after the commit for this long before the relay takes a row over. */
+const HANDOFF_GRACE_MS = 10_000;
+/** An unprocessed Stripe event untouched this long gets a retry job if it has none. */
+const STALE_EVENT_MS = 2 * 60_000;
+
 /**
- * Runs the outbox jobs that are due: the retry path of every Stripe call that failed right after its
- * commit. Each row is leased before it runs (see attemptOutboxJob), so two workers never run the same
- * row at once (and the Stripe calls are idempotent besides).
+ * The safety net of the hand-off: outbox rows committed but never enqueued (Redis was down at commit
+ * time, the process died between the commit and the hand-off) become their BullMQ jobs, and Stripe
+ * events left unprocessed without a retry job get one. Rows already handed over are BullMQ's business:
+ * the relay never runs a job itself. Job ids make a race with the hand-off harmless.
  */
-export async function relayOutbox(deps: StripeJobDeps, opts: { limit?: number } = {}): Promise<{ done: number; retry: number; failed: number }> {
+export async function relayOutbox(deps: Pick<Deps, 'db' | 'clock' | 'jobs'>, queues: Queues, opts: { limit?: number } = {}): Promise<{ enqueued: number; events: number }> {
   const now = deps.clock.now();
-  const due = await deps.db
-    .select({ id: outbox.id })
+  const limit = opts.limit ?? 200;
+  const stranded = await deps.db
+    .select({ id: outbox.id, topic: outbox.topic, requestId: outbox.requestId, availableAt: outbox.availableAt })
     .from(outbox)
-    .where(and(eq(outbox.status, 'pending'), inArray(outbox.topic, [...RELAYED_TOPICS]), lte(outbox.availableAt, now)))
-    .orderBy(asc(outbox.availableAt))
-    .limit(opts.limit ?? 50);
-  const tally = { done: 0, retry: 0, failed: 0 };
-  for (const row of due) {
-    // attemptOutboxJob leases the row first, so a row another runner holds comes back 'skipped'.
-    const outcome = await attemptOutboxJob(deps, row.id);
-    if (outcome === 'done') tally.done++;
-    else if (outcome === 'failed') tally.failed++;
-    else if (outcome === 'retry') tally.retry++;
+    .where(and(eq(outbox.status, 'pending'), sql`${outbox.enqueuedAt} IS NULL`, lt(outbox.createdAt, new Date(now.getTime() - HANDOFF_GRACE_MS))))
+    .orderBy(asc(outbox.id))
+    .limit(limit);
+  if (stranded.length) {
+    await enqueueOutboxRows(deps.db, queues, stranded, now.getTime());
+    logger.info({ outboxIds: stranded.map((r) => r.id) }, 'outbox rows never handed to the queue are enqueued now');
   }
-  return tally;
+  const events = await deps.db
+    .select({ id: stripeEvents.id })
+    .from(stripeEvents)
+    .where(and(eq(stripeEvents.processed, false), eq(stripeEvents.needsAttention, false), lt(stripeEvents.updatedAt, new Date(now.getTime() - STALE_EVENT_MS))))
+    .orderBy(asc(stripeEvents.updatedAt))
+    .limit(limit);
+  for (const e of events) await deps.jobs.stripeEventFailed(e.id);
+  return { enqueued: stranded.length, events: events.length };
 }

@@ -6,7 +6,7 @@ import type { OutboxPayloads } from '../services/outbox.js';
  * The Stripe calls the system makes after a commit. Each is safe to repeat: refunds carry an
  * idempotency key derived from the booking, and expiring a session that is no longer open is done.
  */
-export type StripeJobDeps = Pick<Deps, 'db' | 'stripe' | 'clock'>;
+export type StripeJobDeps = Pick<Deps, 'stripe'>;
 
 /** Stripe idempotency key for a booking's refund: one refund request per booking, however often sent. */
 export const refundIdempotencyKey = (bookingId: number, suffix?: string) => `refund-booking-${bookingId}${suffix ? `-${suffix}` : ''}`;

@@ -11,7 +11,6 @@ import { releaseBookingSeats, takeSeats } from './inventory.js';
 import { assertHoldCapacity } from './hold-caps.js';
 import { enqueueOutbox } from './outbox.js';
 import { actorName, assertOwnerOrAdmin, type Actor } from './access-control.js';
-import { attemptOutboxJob } from '../jobs/outbox-attempt.js';
 import { logger } from '../lib/logger.js';
 
 export interface PassengerInput {
@@ -35,8 +34,8 @@ export interface BookingView {
 
 type BookingRow = typeof bookings.$inferSelect;
 
-/** Bookings touch Stripe only through the outbox (expiring a session after a cancel or a lapse). */
-export type BookingDeps = Pick<Deps, 'db' | 'stripe' | 'config' | 'clock'>;
+/** Bookings touch Stripe only through the outbox (expiring a session after a cancel or a lapse), handed to the job system. */
+export type BookingDeps = Pick<Deps, 'db' | 'config' | 'clock' | 'jobs'>;
 
 function toView(row: BookingRow, passengers: PassengerInput[]): BookingView {
   return {
@@ -169,7 +168,7 @@ export async function listBookings({ db }: Pick<Deps, 'db'>, actor: Actor, opts:
 
 /**
  * pending_payment -> cancelled: seats back on sale at once, and the open Checkout Session is expired at
- * Stripe right after the commit (recorded in the outbox first, so a failed call is retried).
+ * Stripe by the worker right after the commit (recorded in the outbox first, so a failed call is retried).
  */
 export async function cancelBooking(deps: BookingDeps, actor: Actor, input: { id: number; idempotencyKey: string }): Promise<BookingView> {
   let expireJob: number | null = null;
@@ -199,8 +198,8 @@ export async function cancelBooking(deps: BookingDeps, actor: Actor, input: { id
       return bookingView(tx, updated!);
     },
   );
-  // After the commit, never inside it: a slow Stripe must not hold the booking's row lock.
-  if (expireJob) await attemptOutboxJob(deps, expireJob);
+  // After the commit: the worker expires the session at Stripe, never while the booking is locked.
+  if (expireJob) await deps.jobs.outboxCommitted([expireJob]);
   return response;
 }
 
@@ -237,7 +236,7 @@ export async function expireLapsedHolds(deps: BookingDeps, opts: { limit?: numbe
       if (!result) continue;
       expired.push(id);
       logger.info({ bookingId: id }, 'seat hold lapsed; booking expired');
-      if (result.jobId) await attemptOutboxJob(deps, result.jobId);
+      if (result.jobId) await deps.jobs.outboxCommitted([result.jobId]);
     } catch (err) {
       // One booking's failure (a lock timeout) must not stop the batch; the next run retries it.
       logger.warn({ err, bookingId: id }, 'could not expire a lapsed hold; will retry');

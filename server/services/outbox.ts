@@ -1,13 +1,14 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../db/types.js';
 import { outbox } from '../db/schema/index.js';
+import { currentRequestId } from '../lib/request-context.js';
 
 /**
  * The transactional outbox: a job is recorded in the same transaction as the change that causes it,
  * so it can never be lost (the change commits, so does the job) or sent for a change that rolled back.
- * The Stripe calls (a refund, a session expiry) are attempted right after the commit
- * (jobs/outbox-attempt.ts); the worker's relay (jobs/outbox-relay.ts, run every few seconds by the
- * maintenance queue) attempts the rows still pending once they are due.
+ * Right after the commit the caller hands the row to the job system (`deps.jobs.outboxCommitted`),
+ * which makes it BullMQ job `outbox-<id>`; BullMQ owns attempts and back-off, and the row records the
+ * final outcome. A row the hand-off missed (Redis down at commit time) is swept by the worker's relay.
  */
 export const OUTBOX_TOPICS = ['send_booking_confirmation', 'stripe_refund', 'stripe_expire_session'] as const;
 export type OutboxTopic = (typeof OUTBOX_TOPICS)[number];
@@ -19,9 +20,12 @@ export interface OutboxPayloads {
   stripe_expire_session: { bookingId: number; sessionId: string };
 }
 
+export type OutboxRow = typeof outbox.$inferSelect;
+
 /**
  * Records a job, due from `availableAt` (the caller's clock: now, usually); the same dedupe key twice
- * records it once. Returns the row id, or null if it existed.
+ * records it once. The request (or job) running now is recorded with it, so the job's log lines carry
+ * the id of the click that caused it. Returns the row id, or null if it existed.
  */
 export async function enqueueOutbox<K extends OutboxTopic>(
   tx: DbOrTx,
@@ -30,31 +34,79 @@ export async function enqueueOutbox<K extends OutboxTopic>(
   payload: OutboxPayloads[K],
   availableAt: Date,
 ): Promise<number | null> {
-  const [res] = await tx.insert(outbox).ignore().values({ topic, dedupeKey: `${topic}:${dedupeKey}`, payload, availableAt });
-  return res.affectedRows === 1 ? res.insertId : null;
-}
-
-export async function markOutboxDone(tx: DbOrTx, id: number): Promise<void> {
-  await tx
-    .update(outbox)
-    .set({ status: 'dispatched', dispatchedAt: sql`NOW(3)`, attempts: sql`${outbox.attempts} + 1` })
-    .where(and(eq(outbox.id, id), eq(outbox.status, 'pending')));
+  const [res] = await tx
+    .insert(outbox)
+    .ignore()
+    .values({ topic, dedupeKey: `${topic}:${dedupeKey}`, payload, availableAt, requestId: currentRequestId() ?? null });
+  if (res.affectedRows !== 1) return null;
+  const recorded = recordedIn.get(tx) ?? [];
+  recorded.push(res.insertId);
+  recordedIn.set(tx, recorded);
+  return res.insertId;
 }
 
 /**
- * A failed attempt: leave it pending with an exponential back-off (30 s doubling to at most an hour),
- * or give up (`failed`) for errors no retry cures.
+ * Rows recorded through one transaction handle, so a caller that runs several helpers in it (a Stripe
+ * event's handlers) hands every one of them over after the commit without each helper reporting back.
+ * Keyed weakly by the handle: nothing outlives the transaction.
  */
-export async function markOutboxAttemptFailed(tx: DbOrTx, id: number, error: string, opts: { permanent?: boolean } = {}): Promise<void> {
+const recordedIn = new WeakMap<DbOrTx, number[]>();
+
+/** The outbox rows recorded through `tx` (call after it committed). */
+export function outboxRecordedIn(tx: DbOrTx): number[] {
+  return recordedIn.get(tx) ?? [];
+}
+
+/** The job ran to its end: the row is done. Returns false when it was not pending any more. */
+export async function markOutboxDone(tx: DbOrTx, id: number): Promise<boolean> {
+  const [res] = await tx
+    .update(outbox)
+    .set({ status: 'dispatched', dispatchedAt: sql`NOW(3)`, attempts: sql`${outbox.attempts} + 1`, lastError: null })
+    .where(and(eq(outbox.id, id), eq(outbox.status, 'pending')));
+  return res.affectedRows === 1;
+}
+
+/**
+ * A failed attempt. The row stays pending while BullMQ has attempts left (it owns the back-off); after
+ * the last one, or an error no retry cures, it becomes `failed` for a human (`npm run outbox:retry`).
+ */
+export async function markOutboxAttemptFailed(tx: DbOrTx, id: number, error: string, opts: { final: boolean }): Promise<void> {
   await tx
     .update(outbox)
-    .set({
-      status: opts.permanent ? 'failed' : 'pending',
-      attempts: sql`${outbox.attempts} + 1`,
-      lastError: error.slice(0, 2000),
-      // MySQL assigns left to right and drizzle emits columns in table order, so this reads attempts
-      // AFTER its increment: the first failure (attempts = 1) waits 30 s, the next 60 s, and so on.
-      availableAt: sql`NOW(3) + INTERVAL LEAST(15 * POW(2, LEAST(${outbox.attempts}, 12)), 3600) SECOND`,
-    })
+    .set({ status: opts.final ? 'failed' : 'pending', attempts: sql`${outbox.attempts} + 1`, lastError: error.slice(0, 2000) })
     .where(and(eq(outbox.id, id), eq(outbox.status, 'pending')));
+}
+
+/** The rows were handed to BullMQ (the relay sweeps only rows where this is still null). */
+export async function markOutboxEnqueued(tx: DbOrTx, ids: readonly number[]): Promise<void> {
+  if (!ids.length) return;
+  await tx
+    .update(outbox)
+    .set({ enqueuedAt: sql`NOW(3)` })
+    .where(and(inArray(outbox.id, [...ids]), sql`${outbox.enqueuedAt} IS NULL`));
+}
+
+/**
+ * An operator's requeue of a failed row: pending again, its attempts kept as history, not yet
+ * enqueued. Returns the row, or null when there is no failed row with that id.
+ */
+export async function reopenFailedOutbox(tx: DbOrTx, id: number): Promise<OutboxRow | null> {
+  const [res] = await tx
+    .update(outbox)
+    .set({ status: 'pending', enqueuedAt: null, availableAt: sql`NOW(3)` })
+    .where(and(eq(outbox.id, id), eq(outbox.status, 'failed')));
+  if (res.affectedRows !== 1) return null;
+  const [row] = await tx.select().from(outbox).where(eq(outbox.id, id));
+  return row ?? null;
+}
+
+/** How many rows wait and how many failed for good: what an operator (and a metrics gauge) watches. */
+export async function outboxCounts(db: DbOrTx): Promise<{ pending: number; failed: number }> {
+  const rows = await db
+    .select({ status: outbox.status, n: sql<number>`COUNT(*)` })
+    .from(outbox)
+    .where(inArray(outbox.status, ['pending', 'failed']))
+    .groupBy(outbox.status);
+  const of = (s: string) => Number(rows.find((r) => r.status === s)?.n ?? 0);
+  return { pending: of('pending'), failed: of('failed') };
 }

@@ -14,7 +14,6 @@ import { bookingView, loadBookingFor, type BookingView } from './bookings.js';
 import { planCheckout } from './checkout-plan.js';
 import { refundDeadline, refundWindowOpen, salesCloseAt } from './cutoffs.js';
 import { loadUserRole } from './auth.js';
-import { attemptOutboxJob } from '../jobs/outbox-attempt.js';
 
 export interface CheckoutSessionView {
   sessionId: string;
@@ -23,7 +22,7 @@ export interface CheckoutSessionView {
 }
 
 /** Opening a session calls Stripe, whose pages link back to APP_BASE_URL. */
-export type PaymentDeps = Pick<Deps, 'db' | 'stripe' | 'config' | 'clock'>;
+export type PaymentDeps = Pick<Deps, 'db' | 'stripe' | 'config' | 'clock' | 'jobs'>;
 
 /**
  * Stripe idempotency key for a session: the booking, how many sessions it had before, and the planned
@@ -124,7 +123,7 @@ export async function createCheckoutSession(deps: PaymentDeps, actor: Actor, inp
         return true;
       });
       if (!stillPayable) {
-        if (orphanJob) await attemptOutboxJob(deps, orphanJob);
+        if (orphanJob) await deps.jobs.outboxCommitted([orphanJob]);
         throw new AppError('INVALID_STATE_TRANSITION', 'The booking was closed while the payment page was being prepared');
       }
       return view;
@@ -216,8 +215,9 @@ async function refundWindowOverride(tx: DbOrTx, deps: Pick<PaymentDeps, 'config'
 }
 
 /**
- * confirmed -> refund_pending, seats back on sale. Right after the commit we ask Stripe for the refund
- * (idempotency key derived from the booking); if Stripe cannot be reached the outbox retries it. The
+ * confirmed -> refund_pending, seats back on sale. The refund request is recorded in the outbox and,
+ * right after the commit, handed to the worker's Stripe queue (idempotency key derived from the
+ * booking), which retries it with back-off while Stripe cannot be reached. The
  * refund's ledger entry is written when Stripe confirms it (charge.refunded / refund.updated webhooks).
  */
 export async function requestRefund(deps: PaymentDeps, actor: Actor, input: { bookingId: number; idempotencyKey: string; reason?: string }): Promise<BookingView> {
@@ -258,6 +258,6 @@ export async function requestRefund(deps: PaymentDeps, actor: Actor, input: { bo
       return bookingView(tx, updated!);
     },
   );
-  if (refundJob) await attemptOutboxJob(deps, refundJob);
+  if (refundJob) await deps.jobs.outboxCommitted([refundJob]);
   return response;
 }

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mysql from 'mysql2/promise';
 import { bookAndOpenCheckout, bookingRow, ledgerFor, newKey } from '../support/booking-flow.js';
 import { startTestApp, type TestContext } from '../support/harness.js';
+import { eventually } from '../support/e2e.js';
 import { ROOT_DIR } from '../support/test-env.js';
 
 // The privileges docker-compose.yml gives the app's own database user: the test runs the app with
@@ -16,7 +17,8 @@ describe("the app's database user, with docker-compose.yml's grants", () => {
   let app: mysql.Connection;
   beforeAll(async () => {
     expect(APP_PRIVILEGES, "docker-compose.yml grants flight_app its privileges on flight_booking.*").toBeTruthy();
-    t = await startTestApp({ databasePrivileges: APP_PRIVILEGES! });
+    // The worker's queues run in-process, as that user too: the refund reaches Stripe through them.
+    t = await startTestApp({ databasePrivileges: APP_PRIVILEGES!, workers: true });
     app = await mysql.createConnection({ uri: t.appDatabaseUrl });
   });
   afterAll(async () => {
@@ -46,6 +48,7 @@ describe("the app's database user, with docker-compose.yml's grants", () => {
 
     const before = t.fakeStripe.events.length;
     expect(await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: newKey() })).toMatchObject({ status: 'refund_pending' });
+    await eventually(async () => t.fakeStripe.events.slice(before).some((e) => e.type === 'charge.refunded'));
     const refundEvents = t.fakeStripe.events.slice(before);
     for (const r of await t.fakeStripe.deliverAll(refundEvents)) expect(r.status).toBe(200);
     expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'refunded' });

@@ -3,24 +3,28 @@ import { and, eq } from 'drizzle-orm';
 import { bookAndOpenCheckout, bookingRow, eventRow, ledgerFor, newKey, shuffle } from '../support/booking-flow.js';
 import { seatsAvailable } from '../support/flights.js';
 import { bookings, outbox } from '../../server/db/schema/index.js';
-import { attemptOutboxJob } from '../../server/jobs/outbox-attempt.js';
+import { outboxRowWhen } from '../support/jobs.js';
 import { inventoryViolations } from '../../server/services/inventory.js';
 import { paymentIntentIdOf, sessionAt } from '../support/stripe-state.js';
 import { useTestApp } from '../support/lifecycle.js';
 
 /** Money we cannot honour goes back by itself: payments that do not match, payments after a cancel. */
-const t = useTestApp();
+// The worker's queues run in-process: the refund jobs reach Stripe as they would in production.
+const t = useTestApp({ workers: true });
 
 const confirmationJobs = (bookingId: number) =>
   t.db.select().from(outbox).where(and(eq(outbox.topic, 'send_booking_confirmation'), eq(outbox.dedupeKey, `send_booking_confirmation:booking:${bookingId}`)));
 
-/** Runs the refund job recorded under `dedupeKey` and delivers the events Stripe emitted for it. */
+/** Waits for the refund job recorded under `dedupeKey` to run, and delivers the refund events Stripe emitted for it. */
 async function refundThroughOutbox(dedupeKey: string) {
-  const [job] = await t.db.select().from(outbox).where(eq(outbox.dedupeKey, dedupeKey));
-  expect(job).toMatchObject({ topic: 'stripe_refund', status: 'pending' });
-  const from = t.fakeStripe.events.length;
-  expect(await attemptOutboxJob(t.deps, job!.id)).toBe('done');
-  for (const e of t.fakeStripe.events.slice(from)) expect((await t.fakeStripe.deliver(e)).status).toBe(200);
+  const job = await outboxRowWhen(t.db, dedupeKey, (r) => r.status === 'dispatched');
+  expect(job.topic).toBe('stripe_refund');
+  const pi = (job.payload as { paymentIntentId: string }).paymentIntentId;
+  const refundEvents = t.fakeStripe.events.filter(
+    (e) => (e.type === 'charge.refunded' || e.type.startsWith('refund.')) && (e.data.object as { payment_intent?: unknown }).payment_intent === pi,
+  );
+  expect(refundEvents.length).toBeGreaterThan(0);
+  for (const e of refundEvents) expect((await t.fakeStripe.deliver(e)).status).toBe(200);
 }
 
 describe('a payment whose amount or currency does not match the booking', () => {

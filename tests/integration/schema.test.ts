@@ -35,7 +35,7 @@ describe('migrations', () => {
     expect(tables).toEqual(
       [
         '__drizzle_migrations', 'airports', 'booking_passengers', 'booking_transitions', 'bookings', 'email_deliveries', 'financial_ledger',
-        'flights', 'idempotency_requests', 'outbox', 'payments', 'refresh_tokens', 'stripe_events', 'users',
+        'flights', 'idempotency_requests', 'outbox', 'payments', 'reconciliation_runs', 'refresh_tokens', 'stripe_events', 'users',
       ].sort(),
     );
   });

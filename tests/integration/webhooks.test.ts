@@ -7,13 +7,16 @@ import { seatsAvailable } from '../support/flights.js';
 import { bookings, bookingTransitions, financialLedger, outbox, stripeEvents } from '../../server/db/schema/index.js';
 import { inventoryViolations } from '../../server/services/inventory.js';
 import { expireLapsedHolds } from '../../server/services/bookings.js';
-import { relayOutbox } from '../../server/jobs/outbox-relay.js';
-import { attemptOutboxJob } from '../../server/jobs/outbox-attempt.js';
+import { enqueueOutboxRows } from '../../server/jobs/dispatcher.js';
+import { outboxJobId } from '../../server/jobs/queues.js';
+import { outboxSettled } from '../support/jobs.js';
+import { eventually } from '../support/e2e.js';
 import { env } from '../../server/env.js';
 import { chargeAt, eventObjectId, paymentIntentAt } from '../support/stripe-state.js';
 import { useTestApp } from '../support/lifecycle.js';
 
-const t = useTestApp();
+// The worker's queues run in-process: refunds and session expiries reach Stripe as they would in production.
+const t = useTestApp({ workers: true });
 
 async function countRows(table: typeof stripeEvents | typeof financialLedger | typeof outbox) {
   const [r] = await t.db.select({ n: count() }).from(table);
@@ -368,37 +371,33 @@ describe('second review: payment intents, early refunds, redeliveries, leases', 
     await t.fakeStripe.deliverAll(t.fakeStripe.completeSession(flow.sessionId));
     const piId = (await bookingRow(t, flow.booking.id)).stripePaymentIntentId!;
     await flow.client.payments.requestRefund.mutate({ bookingId: flow.booking.id, idempotencyKey: newKey() });
+    await outboxSettled(t.db, flow.booking.id, ['stripe_refund']);
     for (let round = 0; round < 5; round++) {
       const open = [...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === piId && r.status === 'succeeded');
       if (open.length === 0) break;
       for (const r of open) for (const e of t.fakeStripe.failRefund(r.id)) expect((await t.fakeStripe.deliver(e)).status).toBe(200);
-      await t.db.update(outbox).set({ availableAt: new Date(Date.now() - 1000) }).where(eq(outbox.status, 'pending'));
-      await relayOutbox(t.deps);
+      await outboxSettled(t.db, flow.booking.id, ['stripe_refund']);
     }
     const requested = [...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === piId);
     expect(requested).toHaveLength(4); // the first request and three retries
     expect(await bookingRow(t, flow.booking.id)).toMatchObject({ needsAttention: true, attentionReason: expect.stringMatching(/refund failed 4 times/) });
   });
 
-  it('an outbox job leased by one runner is skipped by another, so Stripe is asked once', async () => {
+  it('an outbox row handed to the queue twice (the API and the relay racing) is one BullMQ job, so Stripe is asked once', async () => {
     const flow = await bookAndOpenCheckout(t, { seats: 10, passengers: 1 });
     await t.fakeStripe.deliverAll(t.fakeStripe.completeSession(flow.sessionId));
-    t.fakeStripe.setFault({ mode: 'error', pathPrefix: '/v1/refunds' });
     await flow.client.payments.requestRefund.mutate({ bookingId: flow.booking.id, idempotencyKey: newKey() });
-    const [job] = await t.db.select().from(outbox).where(eq(outbox.dedupeKey, `stripe_refund:booking:${flow.booking.id}`));
-    expect(job).toMatchObject({ status: 'pending', attempts: 1 });
-    // Before its back-off has passed, nobody runs it.
-    expect(await attemptOutboxJob(t.deps, job!.id)).toBe('skipped');
-    await t.db.update(outbox).set({ availableAt: new Date(Date.now() - 1000) }).where(eq(outbox.id, job!.id));
-    t.fakeStripe.setFault({ mode: 'hang', pathPrefix: '/v1/refunds' });
-    const posts = () => t.fakeStripe.requests.filter((r) => r.method === 'POST' && r.path === '/v1/refunds' && r.body.payment_intent === (job!.payload as any).paymentIntentId).length;
-    const before = posts();
-    const first = attemptOutboxJob(t.deps, job!.id); // leases, then hangs at Stripe
-    await new Promise((r) => setTimeout(r, 200));
-    expect(await attemptOutboxJob(t.deps, job!.id)).toBe('skipped');
-    expect(await first).toBe('retry');
-    t.fakeStripe.setFault({ mode: 'none' });
-    expect(posts() - before).toBe(1);
+    const [row] = await outboxSettled(t.db, flow.booking.id, ['stripe_refund']);
+    expect(row).toMatchObject({ status: 'dispatched', attempts: 1, enqueuedAt: expect.any(Date) });
+    const job = (await t.queues.stripe.getJob(outboxJobId(row!.id)))!;
+    expect(await job.isCompleted()).toBe(true);
+    await t.deps.jobs.outboxCommitted([row!.id]);
+    await enqueueOutboxRows(t.db, t.queues, [row!]);
+    const again = (await t.queues.stripe.getJob(outboxJobId(row!.id)))!;
+    expect(again.timestamp).toBe(job.timestamp); // the same job, not a new one
+    expect(await t.queues.stripe.getWaitingCount()).toBe(0);
+    const posts = t.fakeStripe.requests.filter((r) => r.method === 'POST' && r.path === '/v1/refunds' && r.body.payment_intent === (row!.payload as { paymentIntentId: string }).paymentIntentId);
+    expect(posts).toHaveLength(1);
   });
 });
 
@@ -434,7 +433,7 @@ describe('refunds in the ledger', () => {
   it('a refund we requested that Stripe reports failed gets a reversing entry, flags the booking, and is requested again for its amount', async () => {
     const { booking, client, paymentIntentId } = await confirmedBooking();
     await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: `refund-${booking.id}-x` });
-    const refundId = [...t.fakeStripe.refunds.values()].find((r) => r.payment_intent === paymentIntentId)!.id;
+    const refundId = (await eventually(async () => [...t.fakeStripe.refunds.values()].find((r) => r.payment_intent === paymentIntentId)))!.id;
     for (const e of t.fakeStripe.events.filter((e) => eventObjectId(e) === refundId || (e.type === 'charge.refunded' && e.data.object.payment_intent === paymentIntentId))) {
       expect((await t.fakeStripe.deliver(e)).status).toBe(200);
     }
@@ -449,8 +448,8 @@ describe('refunds in the ledger', () => {
     expect(retries).toHaveLength(1);
     expect(retries[0]!.payload).toMatchObject({ amountMinor: 100_000, idempotencySuffix: refundId });
 
-    // The worker's relay asks Stripe again, for exactly that amount; its events settle the booking.
-    expect((await relayOutbox(t.deps)).done).toBeGreaterThanOrEqual(1); // other tests in this file leave due rows too
+    // The worker asks Stripe again, for exactly that amount; its events settle the booking.
+    await outboxSettled(t.db, booking.id, ['stripe_refund']);
     const second = [...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId && r.id !== refundId);
     expect(second.map((r) => r.amount)).toEqual([100_000]);
     for (const e of t.fakeStripe.events.filter((e) => eventObjectId(e) === second[0]!.id || (e.type === 'charge.refunded' && e.request?.idempotency_key?.endsWith(refundId)))) {

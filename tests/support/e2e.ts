@@ -1,7 +1,7 @@
 import mysql from 'mysql2/promise';
 import { createTestDatabase, trpcClient } from './harness.js';
 import { startStripeEmulator, type StripeEmulator } from '../../server/dev/stripe-emulator/index.js';
-import { sharedProcessEnv, spawnApi, type SpawnedProcess } from './spawn.js';
+import { sharedProcessEnv, spawnApi, spawnEntrypoint, type SpawnedProcess } from './spawn.js';
 import { dropRedisPrefix } from './redis.js';
 import { seed } from '../../server/db/seed.js';
 
@@ -13,6 +13,12 @@ import { seed } from '../../server/db/seed.js';
  */
 export interface E2EContext {
   api: SpawnedProcess & { baseUrl: string };
+  /** Worker processes started with startWorker() (or opts.worker), all stopped by close(). */
+  workers: SpawnedProcess[];
+  /** Starts one more worker process (`node --import tsx server/worker.ts`) and waits until it runs. */
+  startWorker(env?: Record<string, string>): Promise<SpawnedProcess>;
+  /** The environment the API was started with (shared with workers and scripts). */
+  processEnv: Record<string, string | undefined>;
   fakeStripe: StripeEmulator;
   databaseUrl: string;
   db: Awaited<ReturnType<typeof createTestDatabase>>['database']['db'];
@@ -21,23 +27,33 @@ export interface E2EContext {
   close(): Promise<void>;
 }
 
-export async function startE2E(opts: { seedDays?: number; env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<E2EContext> {
+export async function startE2E(opts: { seedDays?: number; env?: Record<string, string>; nodeArgs?: string[]; worker?: boolean } = {}): Promise<E2EContext> {
   const testDb = await createTestDatabase();
   if (opts.seedDays) await seed(testDb.database.db, { days: opts.seedDays });
   const fakeStripe = await startStripeEmulator({ webhookSecret: process.env.STRIPE_WEBHOOK_SECRET });
   const redisPrefix = `e2e:${testDb.name}:`;
-  const api = await spawnApi(
-    { ...sharedProcessEnv({ databaseUrl: testDb.url, redisKeyPrefix: redisPrefix, stripeApiBase: fakeStripe.url }), ...opts.env },
-    opts.nodeArgs,
-  );
+  const processEnv = { ...sharedProcessEnv({ databaseUrl: testDb.url, redisKeyPrefix: redisPrefix, stripeApiBase: fakeStripe.url }), ...opts.env };
+  const api = await spawnApi(processEnv, opts.nodeArgs);
   fakeStripe.setWebhookUrl(`${api.baseUrl}/webhooks/stripe`);
+  const workers: SpawnedProcess[] = [];
+  async function startWorker(env: Record<string, string> = {}): Promise<SpawnedProcess> {
+    const worker = spawnEntrypoint('server/worker.ts', { ...processEnv, ...env });
+    workers.push(worker);
+    await worker.waitForLog((l) => l.msg === 'worker started');
+    return worker;
+  }
+  if (opts.worker) await startWorker();
   return {
     api,
+    workers,
+    startWorker,
+    processEnv,
     fakeStripe,
     databaseUrl: testDb.url,
     db: testDb.database.db,
     trpc: (accessToken?: string) => trpcClient(api.baseUrl, accessToken),
     async close() {
+      await Promise.all(workers.map((w) => w.stop()));
       await api.stop();
       await fakeStripe.close();
       await dropRedisPrefix(redisPrefix);

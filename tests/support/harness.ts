@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import mysql from 'mysql2/promise';
@@ -9,7 +12,11 @@ import { systemClock, type Deps } from '../../server/deps.js';
 import { logger } from '../../server/lib/logger.js';
 import { createDatabase, type Database } from '../../server/db/client.js';
 import { runMigrations } from '../../server/db/migrate.js';
-import { createRedis, type Redis } from '../../server/lib/redis.js';
+import { createQueueRedis, createRedis, type Redis } from '../../server/lib/redis.js';
+import { connectJobs } from '../../server/jobs/dispatcher.js';
+import { bullPrefix, type Queues } from '../../server/jobs/queues.js';
+import { startWorkers } from '../../server/jobs/workers.js';
+import { createMailer, type Mailer } from '../../server/services/email/transport.js';
 import { createStripe } from '../../server/lib/stripe.js';
 import type { AppRouter } from '../../server/trpc/router.js';
 import { startStripeEmulator, type StripeEmulator, type StripeEmulatorOptions } from '../../server/dev/stripe-emulator/index.js';
@@ -80,6 +87,8 @@ export interface TestContext {
   /** http://127.0.0.1:PORT of the in-process app, listening on a real socket. */
   baseUrl: string;
   redisPrefix: string;
+  /** The app's BullMQ queues (under the test's Redis prefix). */
+  queues: Queues;
   trpc(accessToken?: string): ReturnType<typeof createTRPCClient<AppRouter>>;
   close(): Promise<void>;
 }
@@ -97,6 +106,11 @@ export async function startTestApp(
     stripeEmulator?: Pick<StripeEmulatorOptions, 'autoDeliver' | 'delayedPaymentMs'>;
     /** Run the app as a database user with only these privileges (e.g. "SELECT, INSERT"), not the admin that migrated. */
     databasePrivileges?: string;
+    /**
+     * Run the worker's BullMQ workers in this process too (e-mail, Stripe calls, webhook retries), without
+     * the recurring schedules; e-mails go to `mailer` (default: .eml files in a temporary folder).
+     */
+    workers?: boolean | { mailer?: Mailer };
   } = {},
 ): Promise<TestContext> {
   const testDb = await createTestDatabase();
@@ -107,7 +121,9 @@ export async function startTestApp(
   const redis = createRedis(REDIS_URL, { keyPrefix: redisPrefix });
   const fakeStripe = await startStripeEmulator({ ...opts.stripeEmulator, webhookSecret: env.STRIPE_WEBHOOK_SECRET });
   const stripe = createStripe(env.STRIPE_SECRET_KEY, fakeStripe.url, { timeoutMs: opts.stripeTimeoutMs ?? 3000, maxNetworkRetries: 0 });
-  const deps: Deps = { db: appDatabase.db, redis, stripe, config: { ...env, ...opts.config }, clock: systemClock, logger };
+  const jobs = connectJobs(appDatabase.db, REDIS_URL, redisPrefix);
+  const deps: Deps = { db: appDatabase.db, redis, stripe, config: { ...env, ...opts.config }, clock: systemClock, logger, jobs: jobs.dispatcher };
+  const background = opts.workers ? await startBackground(deps, jobs.queues, redisPrefix, opts.workers === true ? {} : opts.workers) : undefined;
   const app = createApp(deps);
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -124,10 +140,13 @@ export async function startTestApp(
     appDatabaseUrl: appUser?.url ?? testDb.url,
     baseUrl,
     redisPrefix,
+    queues: jobs.queues,
     trpc: (accessToken?: string) => trpcClient(baseUrl, accessToken),
     async close() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
+      await background?.close();
+      await jobs.close();
       await fakeStripe.close();
       await deleteRedisKeys(redis);
       redis.disconnect();
@@ -136,6 +155,22 @@ export async function startTestApp(
         await appUser.drop();
       }
       await testDb.drop();
+    },
+  };
+}
+
+/** The worker's queues' workers, in-process, over a blocking connection of their own. */
+async function startBackground(deps: Deps, queues: Queues, redisPrefix: string, opts: { mailer?: Mailer }) {
+  const connection = createQueueRedis(REDIS_URL);
+  const mailDir = opts.mailer ? undefined : await mkdtemp(path.join(os.tmpdir(), 'fbt-mail-'));
+  const mailer = opts.mailer ?? createMailer({ ...deps.config, SMTP_URL: undefined }, deps.logger, { mailDir });
+  const workers = await startWorkers({ ...deps, mailer }, { connection, prefix: bullPrefix(redisPrefix), queues, schedules: false });
+  return {
+    async close() {
+      await workers.close();
+      connection.disconnect();
+      if (!opts.mailer) mailer.close();
+      if (mailDir) await rm(mailDir, { recursive: true, force: true });
     },
   };
 }

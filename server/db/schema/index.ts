@@ -11,3 +11,4 @@ export * from './stripe-events.js';
 export * from './idempotency-requests.js';
 export * from './outbox.js';
 export * from './email-deliveries.js';
+export * from './reconciliation-runs.js';

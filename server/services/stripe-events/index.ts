@@ -1,8 +1,9 @@
 import { and, eq, sql } from 'drizzle-orm';
 import type Stripe from 'stripe';
-import type { Db } from '../../db/types.js';
+import type { Db, Tx } from '../../db/types.js';
 import type { Deps } from '../../deps.js';
 import { stripeEvents } from '../../db/schema/index.js';
+import { outboxRecordedIn } from '../outbox.js';
 import { logger } from '../../lib/logger.js';
 import { isTransientDbError } from '../../lib/errors.js';
 import { isTransientStripeError } from '../../lib/stripe.js';
@@ -62,7 +63,7 @@ function handlerFor<T extends Stripe.Event.Type>(type: T): EventHandler<T> | und
 /** Retries of an unexplained failure after which the event is flagged for a human (it still gets 500). */
 const FLAG_AFTER_RETRIES = 3;
 
-export async function handleStripeEvent(deps: Pick<Deps, 'db' | 'stripe' | 'clock'>, event: Stripe.Event): Promise<EventOutcome> {
+export async function handleStripeEvent(deps: Pick<Deps, 'db' | 'stripe' | 'clock' | 'jobs'>, event: Stripe.Event): Promise<EventOutcome> {
   const log = logger.child({ stripeEventId: event.id, stripeEventType: event.type });
   await deps.db
     .insert(stripeEvents)
@@ -86,7 +87,9 @@ export async function handleStripeEvent(deps: Pick<Deps, 'db' | 'stripe' | 'cloc
   const handler = handlerFor(event.type);
   try {
     const prefetched = (await handler?.prefetch?.(deps, event)) ?? {};
+    let handlerTx: Tx | undefined;
     const outcome = await deps.db.transaction(async (tx) => {
+      handlerTx = tx;
       const [row] = await tx
         .select({ processed: stripeEvents.processed })
         .from(stripeEvents)
@@ -100,9 +103,14 @@ export async function handleStripeEvent(deps: Pick<Deps, 'db' | 'stripe' | 'cloc
       return handled;
     });
     log.info({ outcome }, 'stripe event handled');
+    // Committed: the jobs its handlers recorded (a confirmation e-mail, a refund) go to the queues now.
+    if (handlerTx) await deps.jobs.outboxCommitted(outboxRecordedIn(handlerTx));
     return outcome;
   } catch (err) {
-    return recordFailure(deps.db, event, err, log);
+    const failure = await recordFailure(deps.db, event, err, log);
+    // Re-driven by the worker from the stored payload (webhook-retry queue), whether or not Stripe redelivers.
+    if (failure === 'failed') await deps.jobs.stripeEventFailed(event.id);
+    return failure;
   }
 }
 

@@ -1,0 +1,49 @@
+import { mysqlTable, varchar, mysqlEnum, index, json, int, text } from 'drizzle-orm/mysql-core';
+import { sql } from 'drizzle-orm';
+import { id, timestamp } from './columns.js';
+
+export const RECONCILIATION_STATUSES = ['running', 'ok', 'mismatch', 'error'] as const;
+export type ReconciliationStatus = (typeof RECONCILIATION_STATUSES)[number];
+
+/** One booking whose ledger and Stripe disagree: net money in (charges - refunds + reversals), both sides. */
+export interface ReconciliationMismatch {
+  bookingId: number;
+  paymentIntentId: string;
+  /** charges - refunds + refund reversals in our ledger, minor units. */
+  ledgerNetMinor: number;
+  /** amount_received - amount_refunded of the payment intent's charges at Stripe, minor units. */
+  stripeNetMinor: number;
+  currency: string;
+  reason: string;
+}
+
+/**
+ * One run of the reconciliation with Stripe (jobs/reconcile.ts via services/reconciliation.ts): the
+ * window read, what it repaired, and every booking whose ledger disagrees with Stripe.
+ */
+export const reconciliationRuns = mysqlTable(
+  'reconciliation_runs',
+  {
+    id: id(),
+    /** `schedule` (the 02:00 Asia/Riyadh job) or `manual` (npm run jobs:reconcile). */
+    triggeredBy: varchar('triggered_by', { length: 16 }).notNull(),
+    status: mysqlEnum('status', RECONCILIATION_STATUSES).notNull().default('running'),
+    /** Stripe events created at or after this moment were read. */
+    windowStart: timestamp('window_start').notNull(),
+    windowEnd: timestamp('window_end').notNull(),
+    /** Events of the handled types Stripe listed in the window. */
+    eventsSeen: int('events_seen').notNull().default(0),
+    /** Events we never received (stored now) or had stored unprocessed, and processed by this run. */
+    eventsRepaired: int('events_repaired').notNull().default(0),
+    bookingsChecked: int('bookings_checked').notNull().default(0),
+    mismatchCount: int('mismatch_count').notNull().default(0),
+    /** ReconciliationMismatch[] */
+    mismatches: json('mismatches').$type<ReconciliationMismatch[]>().notNull(),
+    /** Set when the run itself failed (Stripe unreachable): its figures are partial. */
+    error: text('error'),
+    requestId: varchar('request_id', { length: 128 }),
+    startedAt: timestamp('started_at').notNull().default(sql`CURRENT_TIMESTAMP(3)`),
+    finishedAt: timestamp('finished_at'),
+  },
+  (t) => [index('idx_reconciliation_runs_started').on(t.startedAt)],
+);

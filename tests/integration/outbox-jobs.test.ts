@@ -1,0 +1,88 @@
+import { describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
+import { bookings, outbox } from '../../server/db/schema/index.js';
+import { connectJobs } from '../../server/jobs/dispatcher.js';
+import { relayOutbox } from '../../server/jobs/outbox-relay.js';
+import { OUTBOX_JOBS, outboxJobId, type OutboxJobData } from '../../server/jobs/queues.js';
+import { cancelBooking } from '../../server/services/bookings.js';
+import { enqueueOutbox, outboxCounts } from '../../server/services/outbox.js';
+import { bookAndOpenCheckout, bookingRow, newKey } from '../support/booking-flow.js';
+import { outboxRowWhen } from '../support/jobs.js';
+import { runEntrypoint, sharedProcessEnv } from '../support/spawn.js';
+import { useTestApp } from '../support/lifecycle.js';
+
+// The worker's queues run in-process (e-mail, Stripe calls, webhook retries), without the schedules.
+const t = useTestApp({ workers: true });
+
+async function confirmedBooking() {
+  const flow = await bookAndOpenCheckout(t, { seats: 10, passengers: 1 });
+  await t.fakeStripe.deliverAll(t.fakeStripe.completeSession(flow.sessionId));
+  return { ...flow, paymentIntentId: (await bookingRow(t, flow.booking.id)).stripePaymentIntentId! };
+}
+
+describe('the outbox hands its rows to BullMQ', () => {
+  it('a row committed while Redis is unreachable is answered normally, left unenqueued, and the relay hands it over', async () => {
+    const flow = await bookAndOpenCheckout(t, { seats: 10, passengers: 1 });
+    const deadRedis = connectJobs(t.db, 'redis://127.0.0.1:1', t.redisPrefix);
+    try {
+      const cancelled = await cancelBooking({ ...t.deps, jobs: deadRedis.dispatcher }, { userId: flow.user.id, role: 'traveller' }, { id: flow.booking.id, idempotencyKey: newKey() });
+      expect(cancelled.status).toBe('cancelled');
+    } finally {
+      await deadRedis.close();
+    }
+    const [row] = await t.db.select().from(outbox).where(eq(outbox.dedupeKey, `stripe_expire_session:${flow.sessionId}`));
+    expect(row).toMatchObject({ status: 'pending', enqueuedAt: null, attempts: 0 });
+    expect(await t.queues.stripe.getJob(outboxJobId(row!.id))).toBeUndefined();
+
+    // Within its grace period the relay leaves it to the hand-off; after it, the relay enqueues it.
+    expect((await relayOutbox(t.deps, t.queues)).enqueued).toBe(0);
+    const later = { ...t.deps, clock: { now: () => new Date(Date.now() + 60_000) } };
+    expect((await relayOutbox(later, t.queues)).enqueued).toBe(1);
+    await outboxRowWhen(t.db, row!.dedupeKey, (r) => r.status === 'dispatched');
+    expect(t.fakeStripe.sessions.get(flow.sessionId)?.status).toBe('expired');
+    expect((await relayOutbox(later, t.queues)).enqueued).toBe(0);
+  });
+
+  it('a Stripe call refused for good fails the row at once, flags the booking and is counted; outbox:retry requeues it', async () => {
+    const { booking, paymentIntentId } = await confirmedBooking();
+    // A refund of a payment intent Stripe does not know: a 4xx no retry cures.
+    const id = (await enqueueOutbox(t.db, 'stripe_refund', `test:${booking.id}`, { bookingId: booking.id, paymentIntentId: 'pi_unknown_to_stripe', idempotencySuffix: 'typo' }, new Date()))!;
+    const countsBefore = await outboxCounts(t.db);
+    await t.deps.jobs.outboxCommitted([id]);
+    const failed = await outboxRowWhen(t.db, `stripe_refund:test:${booking.id}`, (r) => r.status === 'failed');
+    expect(failed).toMatchObject({ attempts: 1, lastError: expect.stringMatching(/pi_unknown_to_stripe/) });
+    expect(await bookingRow(t, booking.id)).toMatchObject({ needsAttention: true, attentionReason: expect.stringMatching(/^stripe_refund failed/) });
+    expect((await outboxCounts(t.db)).failed).toBe(countsBefore.failed + 1);
+    const job = (await t.queues.stripe.getJob(outboxJobId(id)))!;
+    expect(await job.isFailed()).toBe(true);
+    expect(job.attemptsMade).toBe(1); // not retried: BullMQ was told it is unrecoverable
+
+    // The operator fixes the cause, then requeues the row with the script.
+    await t.db.update(outbox).set({ payload: { bookingId: booking.id, paymentIntentId, idempotencySuffix: 'fixed' } }).where(eq(outbox.id, id));
+    const env = sharedProcessEnv({ databaseUrl: t.databaseUrl, redisKeyPrefix: t.redisPrefix, stripeApiBase: t.fakeStripe.url });
+    const run = await runEntrypoint('server/scripts/outbox-retry.ts', env, { args: [String(id)] });
+    expect(run.code).toBe(0);
+    const done = await outboxRowWhen(t.db, `stripe_refund:test:${booking.id}`, (r) => r.status === 'dispatched');
+    expect(done.attempts).toBe(2);
+    expect([...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId)).toHaveLength(1);
+    // Not failed any more: requeueing it again is refused.
+    expect((await runEntrypoint('server/scripts/outbox-retry.ts', env, { args: [String(id)] })).code).toBe(1);
+  });
+
+  it('a row whose last attempt fails with a retryable error becomes failed and flags its booking', async () => {
+    const { booking, paymentIntentId } = await confirmedBooking();
+    await t.db.update(bookings).set({ needsAttention: false }).where(eq(bookings.id, booking.id));
+    const id = (await enqueueOutbox(t.db, 'stripe_refund', `last:${booking.id}`, { bookingId: booking.id, paymentIntentId }, new Date()))!;
+    t.fakeStripe.setFault({ mode: 'error', pathPrefix: '/v1/refunds' });
+    try {
+      // The same job as the hand-off makes, with one attempt left.
+      const data: OutboxJobData = { outboxId: id, topic: 'stripe_refund', requestId: 'req-last-attempt' };
+      await t.queues.stripe.add('stripe_refund', data, { ...OUTBOX_JOBS.stripe_refund.opts, attempts: 1, jobId: outboxJobId(id) });
+      const failed = await outboxRowWhen(t.db, `stripe_refund:last:${booking.id}`, (r) => r.status !== 'pending');
+      expect(failed).toMatchObject({ status: 'failed', attempts: 1, lastError: expect.any(String) });
+    } finally {
+      t.fakeStripe.setFault({ mode: 'none' });
+    }
+    expect(await bookingRow(t, booking.id)).toMatchObject({ needsAttention: true });
+  });
+});
