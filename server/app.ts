@@ -54,7 +54,7 @@ export function createApp(deps: Deps): express.Express {
         const status = isAppError(error.cause) ? error.cause.httpStatus : error.code === 'INTERNAL_SERVER_ERROR' ? 500 : 400;
         if (status >= 500) {
           logger.error({ err: error.cause ?? error, path }, 'tRPC procedure failed');
-          captureException(error.cause ?? error, { path });
+          captureException(error.cause ?? error, { trpcPath: path });
         }
       },
     }),

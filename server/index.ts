@@ -10,7 +10,7 @@ import { connectJobs } from './jobs/dispatcher.js';
 import { installProcessHandlers } from './lib/process-handlers.js';
 
 // The API's composition root: the one place its dependencies are built (tests build their own).
-initSentry('api');
+initSentry('api', env);
 installProcessHandlers('api');
 
 const database = createDatabase(env.DATABASE_URL);

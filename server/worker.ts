@@ -19,7 +19,7 @@ import { startWorkerMetricsServer } from './http/worker-metrics.js';
  * BullMQ worker entrypoint, a separate process from the API, and its composition root. Its queues are
  * listed in server/jobs/queues.ts, the recurring jobs in server/jobs/maintenance.ts.
  */
-initSentry('worker');
+initSentry('worker', env);
 installProcessHandlers('worker');
 
 const database = createDatabase(env.DATABASE_URL, { connectionLimit: 10 });

@@ -51,7 +51,7 @@ export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   }
   // Anything else is a bug or an outage: full detail to the log and Sentry, nothing to the client.
   logger.error({ err, method: req.method, path: req.path }, 'unhandled error');
-  captureException(err, { requestId: currentRequestId(), path: req.path });
+  captureException(err, { method: req.method, path: req.path });
   sendError(res, 500, 'INTERNAL', 'Internal server error');
 };
 

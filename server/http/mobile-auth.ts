@@ -2,7 +2,6 @@ import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { Deps } from '../deps.js';
 import { AppError } from '../lib/errors.js';
-import { setContextUserId } from '../lib/request-context.js';
 import { requireJson } from './error-handler.js';
 import { authenticate, getUser, login, logout, refreshSession, refreshTokenOwner, register } from '../services/auth.js';
 import { AuthRateLimiter, authRateLimitRules } from '../services/rate-limit.js';
@@ -72,7 +71,6 @@ export function mobileAuthRouter(deps: Deps): Router {
 
   r.get('/auth/me', async (req, res) => {
     const { userId } = authenticate(deps.config, req.headers.authorization);
-    setContextUserId(userId);
     res.json({ user: await getUser(deps.db, userId) });
   });
 

@@ -1,33 +1,51 @@
-import pino from 'pino';
+import pino, { type LoggerOptions } from 'pino';
 import { env } from '../env.js';
 import { currentContext } from './request-context.js';
+import { scrubError } from './scrub.js';
+
+/**
+ * What never reaches a log line, by path: credentials in headers, passwords, tokens, card data.
+ * `*.x` covers one level of nesting (`body.password`, `user.passwordHash`); errors are scrubbed whole
+ * by the `err` serializer (query parameters, hashes, e-mail addresses in messages; lib/scrub.ts).
+ */
+const SECRET_FIELDS = ['password', 'newPassword', 'passwordHash', 'token', 'accessToken', 'refreshToken', 'secret', 'card', 'cardNumber', 'cvc', 'cvv'];
+export const REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["stripe-signature"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  ...SECRET_FIELDS,
+  ...SECRET_FIELDS.map((f) => `*.${f}`),
+  ...SECRET_FIELDS.map((f) => `*.*.${f}`),
+];
+
+/** The logger's options, apart from where lines go: tests build a logger over a stream of their own with them. */
+export function loggerOptions(level: string): LoggerOptions {
+  return {
+    level,
+    base: { pid: process.pid },
+    mixin() {
+      const ctx = currentContext();
+      if (!ctx) return {};
+      return { requestId: ctx.requestId, ...(ctx.userId ? { userId: ctx.userId } : {}), ...(ctx.jobId ? { jobId: ctx.jobId } : {}) };
+    },
+    serializers: {
+      err: (err: unknown) => pino.stdSerializers.err(err instanceof Error ? scrubError(err) : (err as Error)),
+    },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
+}
 
 /**
  * The one logger. Every line written while a request or job is running carries its requestId (and
  * user/job when known) through AsyncLocalStorage, so services never need a logger passed in.
  */
 export const logger = pino({
-  level: env.LOG_LEVEL,
-  base: { pid: process.pid },
-  mixin() {
-    const ctx = currentContext();
-    if (!ctx) return {};
-    return { requestId: ctx.requestId, ...(ctx.userId ? { userId: ctx.userId } : {}), ...(ctx.jobId ? { jobId: ctx.jobId } : {}) };
-  },
-  redact: {
-    paths: [
-      'req.headers.authorization',
-      'req.headers.cookie',
-      'req.headers["stripe-signature"]',
-      '*.password',
-      '*.refreshToken',
-      '*.accessToken',
-    ],
-    censor: '[redacted]',
-  },
-  timestamp: pino.stdTimeFunctions.isoTime,
+  ...loggerOptions(env.LOG_LEVEL),
   ...(env.NODE_ENV === 'development' && process.stdout.isTTY
     ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
     : {}),
 });
-

@@ -18,12 +18,6 @@ export function currentContext(): RequestContext | undefined {
   return storage.getStore();
 }
 
-/** Names the signed-in user for the rest of the request: log lines and error reports then carry the id. */
-export function setContextUserId(userId: number): void {
-  const ctx = storage.getStore();
-  if (ctx) ctx.userId = userId;
-}
-
 export function currentRequestId(): string | undefined {
   return storage.getStore()?.requestId;
 }

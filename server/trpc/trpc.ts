@@ -4,7 +4,7 @@ import type { CreateExpressContextOptions } from '@trpc/server/adapters/express'
 import { ZodError } from 'zod';
 import type { Deps } from '../deps.js';
 import { isAppError } from '../lib/errors.js';
-import { currentRequestId, setContextUserId } from '../lib/request-context.js';
+import { currentRequestId } from '../lib/request-context.js';
 import { authenticate } from '../services/auth.js';
 
 export interface TrpcContext {
@@ -88,8 +88,4 @@ export const middleware = t.middleware;
 export const publicProcedure = t.procedure;
 
 /** Reads the same Bearer access token the mobile REST API issues; narrows ctx.user. */
-export const protectedProcedure = t.procedure.use(({ ctx, next }) => {
-  const user = authenticate(ctx.deps.config, ctx.authorization);
-  setContextUserId(user.userId);
-  return next({ ctx: { ...ctx, user } });
-});
+export const protectedProcedure = t.procedure.use(({ ctx, next }) => next({ ctx: { ...ctx, user: authenticate(ctx.deps.config, ctx.authorization) } }));

@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'drizzle-orm';
+import { startE2E, type E2EContext } from '../support/e2e.js';
+import { trpcClient } from '../support/harness.js';
+import { startSentrySink, type SentrySink } from '../support/sentry-sink.js';
+import { createUser, uniqueEmail } from '../support/users.js';
+
+/**
+ * Sentry, proven: the real API process with SENTRY_DSN pointing at a loopback server that plays
+ * Sentry's ingest endpoint. We read the envelopes the real SDK sent.
+ */
+let sink: SentrySink;
+let e: E2EContext;
+const RELEASE = 'flight-booking-backend@e2e-sentry';
+const PASSWORD = 'a password nobody may log 7';
+
+beforeAll(async () => {
+  sink = await startSentrySink();
+  e = await startE2E({ env: { SENTRY_DSN: sink.dsn, SENTRY_RELEASE: RELEASE } });
+});
+afterAll(async () => {
+  await e?.close();
+  await sink?.close();
+});
+
+const stringified = () => JSON.stringify(e.api.logs);
+
+describe('error reports and logs of the API process', () => {
+  it('reports an unknown error in a tRPC procedure with the request id, the user id, the procedure and the release', async () => {
+    const user = await createUser(e.db);
+    await e.db.execute(sql`RENAME TABLE bookings TO bookings_moved_away`);
+    try {
+      const client = trpcClient(e.api.baseUrl, user.accessToken, { 'x-request-id': 'sentry-e2e-procedure-0001' });
+      await expect(client.bookings.list.query({})).rejects.toMatchObject({ data: { appCode: 'INTERNAL', requestId: 'sentry-e2e-procedure-0001' } });
+    } finally {
+      await e.db.execute(sql`RENAME TABLE bookings_moved_away TO bookings`);
+    }
+    const event = await sink.waitForEvent((ev) => ev.tags?.request_id === 'sentry-e2e-procedure-0001');
+    expect(event.tags).toMatchObject({ request_id: 'sentry-e2e-procedure-0001', user_id: String(user.id), trpc_path: 'bookings.list', component: 'api' });
+    expect(event.release).toBe(RELEASE);
+    expect(event.user).toEqual({ id: String(user.id) });
+    expect(event.exception.values.map((v: { value: string }) => v.value).join('\n')).toMatch(/bookings/);
+    const raw = sink.envelopes.map((env) => env.raw).join('\n');
+    expect(raw).not.toContain(user.email);
+    expect(raw).not.toContain(user.accessToken);
+  });
+
+  it('a database error during register logs and reports the failure without the e-mail, the password or its hash', async () => {
+    await e.db.execute(sql.raw(`CREATE TRIGGER e2e_fail_register BEFORE INSERT ON users FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'forced failure for the e2e'`));
+    const email = uniqueEmail('leak-check');
+    try {
+      const res = await fetch(`${e.api.baseUrl}/api/mobile/v1/auth/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-request-id': 'sentry-e2e-register-0001' },
+        body: JSON.stringify({ email, password: PASSWORD, name: 'Noura Leakcheck' }),
+      });
+      expect(res.status).toBe(500);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('INTERNAL');
+    } finally {
+      await e.db.execute(sql`DROP TRIGGER IF EXISTS e2e_fail_register`);
+    }
+
+    // The log line is there, with the query and its error, and the bound parameters are not.
+    const line = await e.api.waitForLog((l) => l.requestId === 'sentry-e2e-register-0001' && l.level === 50);
+    const err = line.err as { message: string; stack: string; cause?: { message: string } };
+    expect(err.message).toContain('Failed query: insert into `users`');
+    expect(err.message).toContain('params: [redacted]');
+    expect(JSON.stringify(err)).toContain('forced failure for the e2e');
+    // And the event Sentry received.
+    const event = await sink.waitForEvent((ev) => ev.tags?.request_id === 'sentry-e2e-register-0001');
+    expect(JSON.stringify(event.exception)).toContain('params: [redacted]');
+
+    const [local, domain] = email.split('@') as [string, string];
+    for (const text of [stringified(), ...sink.envelopes.map((env) => env.raw)]) {
+      expect(text).not.toContain(email);
+      expect(text).not.toContain(`${local}@`);
+      expect(text).not.toContain(PASSWORD);
+      expect(text).not.toContain('$argon2');
+      expect(text).not.toMatch(new RegExp(`@${domain.replace('.', '\\.')}`));
+    }
+  });
+
+  it('sends no token, password, hash, secret or e-mail in any envelope', async () => {
+    expect(sink.envelopes.length).toBeGreaterThanOrEqual(2);
+    const raw = sink.envelopes.map((env) => env.raw).join('\n');
+    for (const secret of [process.env.JWT_SECRET!, process.env.REFRESH_TOKEN_PEPPER!, process.env.STRIPE_SECRET_KEY!, process.env.STRIPE_WEBHOOK_SECRET!, PASSWORD]) {
+      expect(raw).not.toContain(secret);
+    }
+    expect(raw).not.toMatch(/\$argon2/);
+    expect(raw).not.toMatch(/eyJ[\w-]+\.eyJ[\w-]+\./); // a JWT
+    expect(raw).not.toMatch(/[A-Za-z0-9._%+-]+@(example\.com|example\.test)/);
+  });
+});
