@@ -7,6 +7,7 @@ import { MAINTENANCE_SCHEDULE, runMaintenanceJob } from './maintenance.js';
 import { processOutboxJob, type WorkerDeps } from './outbox-processor.js';
 import { QUEUES, QUEUE_KEYS, type QueueKey, type Queues } from './queues.js';
 import { processWebhookRetry } from './webhook-retry.js';
+import { processReconciliation, RECONCILIATION_SCHEDULE } from './reconcile.js';
 
 export interface WorkerOptions {
   /** A connection for blocking commands (createQueueRedis), not the app's Redis client. */
@@ -29,15 +30,17 @@ export async function startWorkers(deps: WorkerDeps, opts: WorkerOptions): Promi
     email: (job, token) => processOutboxJob(deps, job, token),
     stripe: (job, token) => processOutboxJob(deps, job, token),
     webhookRetry: (job) => processWebhookRetry(deps, job),
-    reconciliation: async (job) => {
-      throw new Error(`no processor for ${job.name} yet`);
-    },
+    reconciliation: (job) => processReconciliation(deps, job),
     maintenance: (job) => runMaintenanceJob(deps, opts.queues, job.name),
   };
   if (opts.schedules !== false) {
     for (const [name, every] of Object.entries(MAINTENANCE_SCHEDULE)) {
       await opts.queues.maintenance.upsertJobScheduler(name, { every }, { name, opts: { removeOnComplete: 100, removeOnFail: 500 } });
     }
+    await opts.queues.reconciliation.upsertJobScheduler(RECONCILIATION_SCHEDULE.id, RECONCILIATION_SCHEDULE.repeat, {
+      name: 'reconcile',
+      opts: { attempts: 3, backoff: { type: 'exponential', delay: 5 * 60_000 }, removeOnComplete: 100, removeOnFail: 100 },
+    });
   }
   const connection = opts.connection as unknown as ConnectionOptions;
   const workers = Object.fromEntries(

@@ -55,6 +55,9 @@ const HANDLERS: { [T in Stripe.Event.Type]?: EventHandler<T> } = {
   'refund.updated': { prefetch: prefetchPaymentSession, handle: onRefundEvent },
 };
 
+/** The event types we act on: what the reconciliation asks Stripe's event list for. */
+export const HANDLED_EVENT_TYPES = Object.keys(HANDLERS) as Stripe.Event.Type[];
+
 /** Indexed by a type parameter, so the handler and the event are known to be of the same type. */
 function handlerFor<T extends Stripe.Event.Type>(type: T): EventHandler<T> | undefined {
   return HANDLERS[type];
