@@ -103,6 +103,8 @@ const EnvSchema = z.object({
   /** Confirmation e-mails go here; unset outside production they are written as .eml files under .data/mail/. */
   SMTP_URL: z.string().optional(),
   MAIL_FROM: z.string().default('Flights <no-reply@flights.local>'),
+  /** Where .eml files go while SMTP_URL is unset (never in production); default .data/mail/ in the repository. */
+  MAIL_DIR: z.string().optional(),
   APP_BASE_URL: z.url().default('http://localhost:3000'),
   /** Seat hold for an unpaid booking, in minutes. Stripe Checkout sessions live at least 30 minutes. */
   BOOKING_HOLD_MINUTES: z.coerce.number().int().min(30).max(24 * 60).default(30),

@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
@@ -38,6 +39,7 @@ const processes: SpawnedProcess[] = [];
 let browser: Browser | undefined;
 let launching: Promise<unknown> | undefined;
 let baseUrl: string;
+let mailDir: string | undefined;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -58,6 +60,7 @@ beforeAll(async () => {
   redisPrefix = `e2e:browser:${testDb.name}:`;
   const [apiPort, emulatorPort] = await Promise.all([freePort(), freePort()]);
   baseUrl = `http://127.0.0.1:${apiPort}`;
+  mailDir = await mkdtemp(path.join(tmpdir(), 'browser-journey-mail-')); // not the developer's .data/mail
   const stripeKey = placeholderStripeKey();
   const plan = planStart({ STRIPE_SECRET_KEY: stripeKey, STRIPE_API_BASE: `http://127.0.0.1:${emulatorPort}` });
   if (!plan.emulatorBase) throw new Error('npm start would not run the Stripe emulator for its own placeholder key');
@@ -68,6 +71,7 @@ beforeAll(async () => {
     PORT: String(apiPort),
     APP_BASE_URL: baseUrl, // where Checkout sends the browser back
     STRIPE_SECRET_KEY: stripeKey,
+    MAIL_DIR: mailDir,
   };
   for (const script of plan.scripts) processes.push(spawnEntrypoint(script, env));
   await Promise.all(
@@ -89,6 +93,7 @@ afterAll(async () => {
   await Promise.all(processes.map((p) => p.stop()));
   if (redisPrefix) await dropRedisPrefix(redisPrefix); // unset if the database never came: never drop every key
   await testDb?.drop();
+  if (mailDir) await rm(mailDir, { recursive: true, force: true });
 });
 
 /** A fresh browser context (its own sessionStorage) whose last page is saved as `<name>.png`, and `<name>-failed.png` on failure. */

@@ -24,7 +24,7 @@ let demo: express.Express;
 beforeAll(async () => {
   t = await startTestApp();
   mailDir = await mkdtemp(path.join(tmpdir(), 'demo-mail-'));
-  demo = express().use(demoRouter(t.deps, { mailDir })).use(errorHandler);
+  demo = express().use(demoRouter({ ...t.deps, config: { ...t.deps.config, MAIL_DIR: mailDir } })).use(errorHandler);
 });
 afterAll(async () => {
   await t?.close();
@@ -54,7 +54,7 @@ describe('the demo page', () => {
     for (const serverOnly of ['drizzle', 'mysql2', 'ioredis', 'process.env', 'JWT_SECRET']) expect(res.text).not.toContain(serverOnly);
   });
 
-  it("hands the confirmation e-mail to the booking's owner only", async () => {
+  it("hands the confirmation e-mail in MAIL_DIR to the booking's owner only", async () => {
     const { user, booking } = await bookAndOpenCheckout(t);
     const suffix = emlFileSuffix(deliveryMessageId(booking.id, 'booking_confirmation', mailDomain(t.deps.config.MAIL_FROM)));
     const url = `/demo/bookings/${booking.id}/email`;

@@ -237,12 +237,12 @@ describe('booking confirmation e-mail over a real SMTP server', () => {
 });
 
 describe('without SMTP_URL outside production', () => {
-  it('writes a real RFC 5322 .eml file that parses, and logs its path', async () => {
+  it('writes a real RFC 5322 .eml file into MAIL_DIR that parses, and logs its path', async () => {
     const dir = await mkdtemp(path.join(tmpdir(), 'fbt-mail-'));
     const lines: Record<string, unknown>[] = [];
     const logger = pino({ level: 'info' }, new Writable({ write: (chunk, _enc, done) => (lines.push(JSON.parse(String(chunk))), done()) }));
-    const devConfig: Env = { ...config, NODE_ENV: 'development', SMTP_URL: undefined };
-    const mailer = createMailer(devConfig, logger, { mailDir: dir });
+    const devConfig: Env = { ...config, NODE_ENV: 'development', SMTP_URL: undefined, MAIL_DIR: dir };
+    const mailer = createMailer(devConfig, logger);
     try {
       expect(mailer.kind).toBe('file');
       const b = await bookingIn();

@@ -163,7 +163,7 @@ export async function startTestApp(
 async function startBackground(deps: Deps, queues: Queues, redisPrefix: string, opts: { mailer?: Mailer }) {
   const connection = createQueueRedis(REDIS_URL);
   const mailDir = opts.mailer ? undefined : await mkdtemp(path.join(os.tmpdir(), 'fbt-mail-'));
-  const mailer = opts.mailer ?? createMailer({ ...deps.config, SMTP_URL: undefined }, deps.logger, { mailDir });
+  const mailer = opts.mailer ?? createMailer({ ...deps.config, SMTP_URL: undefined, MAIL_DIR: mailDir }, deps.logger);
   const workers = await startWorkers({ ...deps, mailer }, { connection, prefix: bullPrefix(redisPrefix), queues, schedules: false });
   return {
     async close() {

@@ -12,7 +12,7 @@ import { AppError } from '../../lib/errors.js';
 import { authenticate } from '../../services/auth.js';
 import { loadBookingFor } from '../../services/bookings.js';
 import { deliveryMessageId } from '../../services/email/deliveries.js';
-import { DEFAULT_MAIL_DIR, emlFileSuffix, mailDomain } from '../../services/email/transport.js';
+import { emlFileSuffix, mailDirOf, mailDomain } from '../../services/email/transport.js';
 
 const HERE = import.meta.dirname;
 
@@ -31,11 +31,11 @@ async function bundle(): Promise<string> {
   return out.outputFiles[0]?.text ?? '';
 }
 
-export function demoRouter(deps: Pick<Deps, 'db' | 'config' | 'logger'>, opts: { mailDir?: string } = {}): Router {
+export function demoRouter(deps: Pick<Deps, 'db' | 'config' | 'logger'>): Router {
   const script = bundle();
   script.catch((err: unknown) => deps.logger.error({ err }, 'demo page: bundling its script failed'));
   const html = readFile(path.join(HERE, 'index.html'), 'utf8');
-  const mailDir = opts.mailDir ?? DEFAULT_MAIL_DIR;
+  const mailDir = mailDirOf(deps.config);
 
   const r = Router();
   const page: RequestHandler = async (_req, res) => {

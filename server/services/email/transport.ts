@@ -31,10 +31,11 @@ export interface Mailer {
   close(): void;
 }
 
-export type MailConfig = Pick<Env, 'NODE_ENV' | 'SMTP_URL' | 'MAIL_FROM'>;
+export type MailConfig = Pick<Env, 'NODE_ENV' | 'SMTP_URL' | 'MAIL_FROM' | 'MAIL_DIR'>;
 
-/** Development .eml files land here (git-ignored with the rest of .data/). */
-export const DEFAULT_MAIL_DIR = path.resolve(import.meta.dirname, '../../../.data/mail');
+/** Development .eml files land in MAIL_DIR, by default .data/mail/ (git-ignored with the rest of .data/). */
+export const mailDirOf = (config: Pick<Env, 'MAIL_DIR'>): string =>
+  config.MAIL_DIR ? path.resolve(config.MAIL_DIR) : path.resolve(import.meta.dirname, '../../../.data/mail');
 
 /** The address part of MAIL_FROM (`Flights <no-reply@flights.example>` -> `no-reply@flights.example`). */
 export function mailFromAddress(mailFrom: string): string {
@@ -53,11 +54,11 @@ export function mailDomain(mailFrom: string): string {
  * production, which env.ts refuses to start without SMTP_URL) RFC 5322 .eml files a developer can open.
  * Build one per process and close it at shutdown.
  */
-export function createMailer(config: MailConfig, logger: Logger, opts: { mailDir?: string } = {}): Mailer {
+export function createMailer(config: MailConfig, logger: Logger): Mailer {
   mailFromAddress(config.MAIL_FROM); // fail at start, not at the first booking
   if (config.SMTP_URL) return smtpMailer(config.SMTP_URL, config.MAIL_FROM);
   if (config.NODE_ENV === 'production') throw new Error('SMTP_URL is required in production');
-  return fileMailer(config.MAIL_FROM, opts.mailDir ?? DEFAULT_MAIL_DIR, logger);
+  return fileMailer(config.MAIL_FROM, mailDirOf(config), logger);
 }
 
 function smtpMailer(smtpUrl: string, from: string): Mailer {
