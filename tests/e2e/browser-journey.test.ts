@@ -1,8 +1,9 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { eq } from 'drizzle-orm';
+import { simpleParser } from 'mailparser';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import { financialLedger, flights } from '../../server/db/schema/index.js';
@@ -121,10 +122,11 @@ async function newFlight() {
 }
 
 /** Signs up, searches the flight's day, books it for `travellers`, and opens Stripe Checkout from the booking page. */
-async function bookAndOpenCheckout(page: Page, flight: Awaited<ReturnType<typeof newFlight>>, travellers: number): Promise<number> {
+async function bookAndOpenCheckout(page: Page, flight: Awaited<ReturnType<typeof newFlight>>, travellers: number): Promise<{ bookingId: number; email: string }> {
+  const email = uniqueEmail('browser');
   await page.goto('/');
   await page.getByLabel('Name (to sign up)').fill('Layla Hassan');
-  await page.getByLabel('Email').fill(uniqueEmail('browser'));
+  await page.getByLabel('Email').fill(email);
   await page.getByLabel('Password').fill(TEST_PASSWORD);
   await page.getByRole('button', { name: 'Sign up' }).click();
 
@@ -148,19 +150,26 @@ async function bookAndOpenCheckout(page: Page, flight: Awaited<ReturnType<typeof
   await page.waitForURL(/\/c\/pay\/cs_/);
   const total = (travellers * flight.priceMinor) / 100;
   await page.getByRole('heading', { name: `Pay SAR ${total.toFixed(2)}` }).waitFor();
-  return bookingId;
+  return { bookingId, email };
 }
 
 describe('the journey in a real browser, as npm start runs it offline', () => {
-  it('a traveller signs up, searches, books, presses Pay on Checkout and sees the booking confirmed: one charge in the ledger, seats taken', async () => {
+  it('a traveller signs up, searches, books, presses Pay on Checkout, sees the booking confirmed and gets its e-mail: one charge in the ledger, seats taken', async () => {
     const page = await openPage('pay');
     const flight = await newFlight();
-    const bookingId = await bookAndOpenCheckout(page, flight, 2);
+    const { bookingId, email } = await bookAndOpenCheckout(page, flight, 2);
 
     await page.getByRole('button', { name: 'Pay', exact: true }).click();
     await page.waitForURL(new RegExp(`/bookings/${bookingId}\\?checkout=success`));
     // The redirect proves nothing: the page polls until Stripe's webhooks have confirmed the booking.
     await page.getByTestId('booking-status').filter({ hasText: /^confirmed$/ }).waitFor({ timeout: 30_000 });
+    // The worker sends the confirmation (an .eml in MAIL_DIR in development); the page links it once written.
+    const link = page.getByRole('link', { name: 'Confirmation e-mail (.eml)' });
+    await link.waitFor({ timeout: 30_000 });
+    const [download] = await Promise.all([page.waitForEvent('download'), link.click()]);
+    const mail = await simpleParser(await readFile(await download.path()));
+    expect(mail.messageId).toMatch(new RegExp(`^<booking-${bookingId}-confirmation@`));
+    expect(mail.to).toMatchObject({ value: [{ address: email }] });
     await finish(page, 'pay');
 
     const booking = await bookingRow({ db: testDb.database.db }, bookingId);
@@ -173,7 +182,7 @@ describe('the journey in a real browser, as npm start runs it offline', () => {
   it('a traveller who presses Cancel on Checkout is back on the booking, still pending_payment, its seats held and no money booked', async () => {
     const page = await openPage('cancel');
     const flight = await newFlight();
-    const bookingId = await bookAndOpenCheckout(page, flight, 1);
+    const { bookingId } = await bookAndOpenCheckout(page, flight, 1);
 
     await page.getByRole('button', { name: 'Cancel' }).click();
     await page.waitForURL(new RegExp(`/bookings/${bookingId}\\?checkout=cancelled`));
