@@ -143,6 +143,10 @@ export function parseEnv(source: Record<string, string | undefined>): Env {
     const lines = result.error.issues.map((i) => `  - ${i.path.join('.') || '(env)'}: ${i.message}`);
     throw new Error(`Invalid configuration, refusing to start:\n${lines.join('\n')}`);
   }
+  if (result.data.JWT_SECRET === result.data.REFRESH_TOKEN_PEPPER) {
+    // One leaked value would then both forge access tokens and turn stolen token hashes into lookups.
+    throw new Error('Invalid configuration, refusing to start:\n  - REFRESH_TOKEN_PEPPER: must differ from JWT_SECRET (generate each with: openssl rand -base64 48)');
+  }
   const dbName = (url: string) => new URL(url).pathname;
   if (result.data.MIGRATION_DATABASE_URL && dbName(result.data.MIGRATION_DATABASE_URL) !== dbName(result.data.DATABASE_URL)) {
     // Migrations would go to one database while the app reads another.

@@ -21,6 +21,7 @@ const cases: [string, Record<string, string | undefined>, RegExp][] = [
   ['STRIPE_SECRET_KEY a publishable key', { STRIPE_SECRET_KEY: 'pk_test_abcdefgh12345678' }, /STRIPE_SECRET_KEY must look like sk_test_/],
   ['STRIPE_WEBHOOK_SECRET missing', { STRIPE_WEBHOOK_SECRET: undefined }, /- STRIPE_WEBHOOK_SECRET: STRIPE_WEBHOOK_SECRET is required/],
   ['STRIPE_WEBHOOK_SECRET malformed', { STRIPE_WEBHOOK_SECRET: 'not-a-webhook-secret' }, /STRIPE_WEBHOOK_SECRET must look like whsec_/],
+  ['REFRESH_TOKEN_PEPPER equal to JWT_SECRET', { JWT_SECRET: 'q7Vd2Lx9Rk4Tz8Nw3Hc6Jp1Ys5Bm0Gf-shared', REFRESH_TOKEN_PEPPER: 'q7Vd2Lx9Rk4Tz8Nw3Hc6Jp1Ys5Bm0Gf-shared' }, /- REFRESH_TOKEN_PEPPER: must differ from JWT_SECRET/],
   ['STRIPE_API_BASE in production', { NODE_ENV: 'production', SMTP_URL: 'smtp://m.example.com', STRIPE_API_BASE: 'http://127.0.0.1:12111' }, /- STRIPE_API_BASE: must not be set in production/],
 ];
 
@@ -46,6 +47,7 @@ describe('parseEnv refuses a missing or weak variable, naming it', () => {
   it('accepts the test configuration and fills the defaults', () => {
     const env = parseEnv(testEnv());
     expect(env).toMatchObject({ PORT: 3000, BOOKING_HOLD_MINUTES: 30, BODY_LIMIT: '100kb', REDIS_KEY_PREFIX: '', TRUST_PROXY_HOPS: 0 });
+    expect(env).toMatchObject({ REFUND_CUTOFF_MINUTES: 120, SALES_CUTOFF_MINUTES: 60, MAX_UNPAID_BOOKINGS_PER_USER: 3, MAX_UNPAID_SEATS_PER_USER: 9, TRPC_MAX_BATCH_SIZE: 10 });
   });
 
   it('never echoes a refused secret back (the message goes to logs)', () => {
