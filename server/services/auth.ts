@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
-import { and, asc, eq, gt, isNull } from 'drizzle-orm';
+import { and, asc, count, eq, gt, isNull } from 'drizzle-orm';
 import type { Deps } from '../deps.js';
 import type { DbOrTx, Tx } from '../db/types.js';
 import { refreshTokens, users, type UserRole } from '../db/schema/index.js';
@@ -176,8 +176,17 @@ export async function refreshSession(deps: AuthDeps, input: { refreshToken: stri
         await revokeFamily(tx, row.familyId, 'reuse', now);
         return { kind: 'reused', userId: row.userId, familyId: row.familyId };
       }
-      // A retry within the grace window: a sibling of the successor (the successor itself cannot be
-      // handed out again, only its hash is stored). Both stay valid; the unused one idles out.
+      // A retry within the grace window gets ONE sibling of the successor (the successor itself cannot
+      // be handed out again, only its hash is stored); both stay valid and the unused one idles out. A
+      // third presentation is not a flaky network any more: it is treated as reuse.
+      const [issued] = await tx
+        .select({ n: count() })
+        .from(refreshTokens)
+        .where(and(eq(refreshTokens.familyId, row.familyId), eq(refreshTokens.parentId, row.id)));
+      if ((issued?.n ?? 0) >= 2) {
+        await revokeFamily(tx, row.familyId, 'reuse', now);
+        return { kind: 'reused', userId: row.userId, familyId: row.familyId };
+      }
       const refreshToken = await insertToken(tx, config, { ...familyOf(row), parentId: row.id, generation: row.generation + 1, now });
       return { kind: 'issued', refreshToken, userId: row.userId, role: found.role };
     }
