@@ -118,6 +118,18 @@ describe('bookings.byId and bookings.list', () => {
 });
 
 describe('idempotency of bookings.create', () => {
+  it('keys compare exactly: AbC… and abc… are two keys, two bookings', async () => {
+    const user = await createUser(t.db);
+    const flightId = await createFlight(t.db, { seats: 10 });
+    const key = `AbCdEfGh-${newKey()}`;
+    const input = { flightId, passengers: passengers(1) };
+    const upper = await t.trpc(user.accessToken).bookings.create.mutate({ ...input, idempotencyKey: key });
+    const lower = await t.trpc(user.accessToken).bookings.create.mutate({ ...input, idempotencyKey: key.toLowerCase() });
+    expect(lower.id).not.toBe(upper.id);
+    expect(await t.trpc(user.accessToken).bookings.create.mutate({ ...input, idempotencyKey: key })).toEqual(upper);
+    expect(await seatsAvailable(t.db, flightId)).toBe(8);
+  });
+
   it('returns the stored response for the same key and input, whatever the key order, and books once', async () => {
     const user = await createUser(t.db);
     const flightId = await createFlight(t.db, { seats: 10 });

@@ -1,7 +1,15 @@
-import { mysqlTable, varchar, char, mysqlEnum, uniqueIndex, index, json } from 'drizzle-orm/mysql-core';
+import { mysqlTable, varchar, char, mysqlEnum, uniqueIndex, index, json, customType } from 'drizzle-orm/mysql-core';
 import { id, timestamp, createdAt, updatedAt } from './columns.js';
 
 export const IDEMPOTENCY_STATUSES = ['started', 'completed'] as const;
+
+/**
+ * Keys compare exactly, byte for byte: `AbC…` and `abc…` are two keys. The server's default collation
+ * (utf8mb4_general_ci) would make them one, and a client's second intent would get the first one's answer.
+ */
+const exactKey = customType<{ data: string }>({
+  dataType: () => 'varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin',
+});
 
 /** One row per (scope, principal, key): the record of a mutation a client may retry. */
 export const idempotencyRequests = mysqlTable(
@@ -12,7 +20,7 @@ export const idempotencyRequests = mysqlTable(
     scope: varchar('scope', { length: 64 }).notNull(),
     /** Never null (NULLs never collide in a unique index): `user:42`, `stripe`, `system`. */
     principal: varchar('principal', { length: 128 }).notNull(),
-    idempotencyKey: varchar('idempotency_key', { length: 255 }).notNull(),
+    idempotencyKey: exactKey('idempotency_key').notNull(),
     /** SHA-256 hex of the canonical JSON of the input. */
     fingerprint: char('fingerprint', { length: 64 }).notNull(),
     status: mysqlEnum('status', IDEMPOTENCY_STATUSES).notNull().default('started'),

@@ -1,0 +1,1 @@
+ALTER TABLE `idempotency_requests` MODIFY COLUMN `idempotency_key` varchar(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL;
