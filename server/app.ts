@@ -3,7 +3,7 @@ import { createExpressMiddleware } from '@trpc/server/adapters/express';
 import type { Deps } from './deps.js';
 import { logger } from './lib/logger.js';
 import { captureException } from './lib/sentry.js';
-import { isAppError } from './lib/errors.js';
+import { asAppError, isAppError } from './lib/errors.js';
 import { currentContext, runWithContext } from './lib/request-context.js';
 import { requestContext } from './http/request-context.js';
 import { stripeWebhookRouter } from './http/stripe-webhook.js';
@@ -50,9 +50,18 @@ export function createApp(deps: Deps): express.Express {
       // One request may not run hundreds of procedures at once (a batch of bookings.create would hold
       // whole flights): a larger batch is refused as a whole, before any call runs.
       maxBatchSize: deps.config.TRPC_MAX_BATCH_SIZE,
+      // Retry-After for every error that names one (lock conflicts, IDEMPOTENCY_IN_PROGRESS, Stripe down),
+      // as the REST error handler sends it.
+      responseMeta({ errors }) {
+        const wait = Math.max(0, ...errors.map((e) => asAppError(e.cause)?.retryAfterSeconds ?? 0));
+        return wait > 0 ? { headers: { 'Retry-After': String(wait) } } : {};
+      },
       onError({ error, path }) {
-        const status = isAppError(error.cause) ? error.cause.httpStatus : error.code === 'INTERNAL_SERVER_ERROR' ? 500 : 400;
-        if (status >= 500) {
+        const known = asAppError(error.cause);
+        const status = known ? known.httpStatus : error.code === 'INTERNAL_SERVER_ERROR' ? 500 : 400;
+        if (known && !isAppError(error.cause) && status >= 500) {
+          logger.warn({ err: error.cause, path }, 'tRPC procedure hit a lock conflict; answered 503');
+        } else if (status >= 500) {
           logger.error({ err: error.cause ?? error, path }, 'tRPC procedure failed');
           captureException(error.cause ?? error, { trpcPath: path });
         }

@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { ZodError } from 'zod';
-import { AppError, isAppError, type AppErrorCode } from '../lib/errors.js';
+import { AppError, asAppError, isAppError, type AppErrorCode } from '../lib/errors.js';
 import { logger } from '../lib/logger.js';
 import { captureException } from '../lib/sentry.js';
 import { currentRequestId } from '../lib/request-context.js';
@@ -32,10 +32,10 @@ function bodyParserError(err: unknown): AppError | undefined {
 
 export const errorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   if (res.headersSent) return;
-  const known = isAppError(err) ? err : bodyParserError(err);
+  const known = asAppError(err) ?? bodyParserError(err);
   if (known) {
     if (known.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(known.retryAfterSeconds));
-    if (known.httpStatus >= 500) logger.error({ err, path: req.path }, 'request failed');
+    if (known.httpStatus >= 500) logger[isAppError(err) ? 'error' : 'warn']({ err, path: req.path }, 'request failed');
     sendError(res, known.httpStatus, known.code, known.message, known.details ? { details: known.details } : {});
     return;
   }

@@ -12,6 +12,8 @@ import { AuthSession, codesByStatus, errorEnvelope, LoginBody, MeResponse, Refre
 /** Every JSON body may be malformed, too large or not JSON; every route may fail on our side. */
 const BODY_ERRORS: AppErrorCode[] = ['VALIDATION', 'MALFORMED_JSON', 'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE'];
 const ALWAYS: AppErrorCode[] = ['INTERNAL'];
+/** Every route that reads or writes the database may meet a lock conflict: a retryable 503. */
+const DATABASE: AppErrorCode[] = ['SERVICE_UNAVAILABLE'];
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'Invalid input: the message names each field (never echoing its value)',
@@ -21,6 +23,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   415: 'Body is not application/json',
   429: 'Rate limited; retry after Retry-After seconds',
   500: 'Our failure; the detail is in our logs under requestId, never in the answer',
+  503: 'Busy (a database lock conflict); nothing was changed, retry after Retry-After seconds',
 };
 
 interface MobileRoute {
@@ -40,7 +43,7 @@ export const MOBILE_ROUTES: MobileRoute[] = [
     summary: 'Create an account and sign in',
     body: RegisterBody,
     success: { status: 201, description: 'Signed in', schema: AuthSession },
-    errors: [...BODY_ERRORS, 'EMAIL_TAKEN', 'RATE_LIMITED'],
+    errors: [...BODY_ERRORS, 'EMAIL_TAKEN', 'RATE_LIMITED', ...DATABASE],
   },
   {
     method: 'post',
@@ -48,7 +51,7 @@ export const MOBILE_ROUTES: MobileRoute[] = [
     summary: 'Sign in with email and password',
     body: LoginBody,
     success: { status: 200, description: 'Signed in', schema: AuthSession },
-    errors: [...BODY_ERRORS, 'INVALID_CREDENTIALS', 'RATE_LIMITED'],
+    errors: [...BODY_ERRORS, 'INVALID_CREDENTIALS', 'RATE_LIMITED', ...DATABASE],
   },
   {
     method: 'post',
@@ -56,7 +59,7 @@ export const MOBILE_ROUTES: MobileRoute[] = [
     summary: 'Trade a refresh token for new tokens (rotation; a reused token ends the session family)',
     body: RefreshTokenBody,
     success: { status: 200, description: 'New tokens; the old refresh token is spent', schema: TokenPair },
-    errors: [...BODY_ERRORS, 'INVALID_TOKEN', 'REFRESH_TOKEN_REUSED', 'RATE_LIMITED'],
+    errors: [...BODY_ERRORS, 'INVALID_TOKEN', 'REFRESH_TOKEN_REUSED', 'RATE_LIMITED', ...DATABASE],
   },
   {
     method: 'post',
@@ -64,14 +67,14 @@ export const MOBILE_ROUTES: MobileRoute[] = [
     summary: 'End the session family of a refresh token',
     body: RefreshTokenBody,
     success: { status: 204, description: 'Signed out (also for an unknown or spent token)' },
-    errors: BODY_ERRORS,
+    errors: [...BODY_ERRORS, ...DATABASE],
   },
   {
     method: 'get',
     path: '/auth/me',
     summary: 'The signed-in user',
     success: { status: 200, description: 'The user', schema: MeResponse },
-    errors: ['UNAUTHORIZED'],
+    errors: ['UNAUTHORIZED', ...DATABASE],
     auth: true,
   },
   {
@@ -92,7 +95,7 @@ function toRouteConfig(route: MobileRoute): RouteConfig {
   for (const [status, codes] of codesByStatus([...route.errors, ...ALWAYS])) {
     responses[status] = {
       description: `${ERROR_DESCRIPTIONS[status] ?? 'Error'}: ${codes.join(', ')}`,
-      ...(status === 429 ? { headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } } } : {}),
+      ...(status === 429 || status === 503 ? { headers: { 'Retry-After': { description: 'Seconds to wait', schema: { type: 'integer' } } } } : {}),
       ...json(errorEnvelope(codes)),
     };
   }

@@ -81,3 +81,22 @@ export function isTransientDbError(err: unknown): boolean {
   }
   return false;
 }
+
+/** Seconds a client is asked to wait after a lock conflict escaped to it: locks clear in milliseconds. */
+const CONTENTION_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * A deadlock or lock-wait timeout that reached the edge: nothing was committed (the transaction rolled
+ * back) and the same request will very likely succeed in a moment, so the client gets a retryable 503
+ * with Retry-After instead of a 500.
+ */
+export function contentionError(err: unknown): AppError | undefined {
+  const code = mysqlErrorCode(err);
+  if (code !== 'ER_LOCK_DEADLOCK' && code !== 'ER_LOCK_WAIT_TIMEOUT') return undefined;
+  return new AppError('SERVICE_UNAVAILABLE', 'The service is busy right now; retry shortly', undefined, CONTENTION_RETRY_AFTER_SECONDS);
+}
+
+/** What the edge mappers answer for an error: the AppError itself, or the 503 a lock conflict stands for. */
+export function asAppError(err: unknown): AppError | undefined {
+  return isAppError(err) ? err : contentionError(err);
+}

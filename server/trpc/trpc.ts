@@ -3,7 +3,7 @@ import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
 import type { CreateExpressContextOptions } from '@trpc/server/adapters/express';
 import { ZodError } from 'zod';
 import type { Deps } from '../deps.js';
-import { isAppError } from '../lib/errors.js';
+import { asAppError, isAppError } from '../lib/errors.js';
 import { currentRequestId } from '../lib/request-context.js';
 import { authenticate } from '../services/auth.js';
 
@@ -29,7 +29,8 @@ const t = initTRPC.context<TrpcContext>().create({
   isDev: false,
   errorFormatter({ shape, error }) {
     const requestId = currentRequestId();
-    const cause = error.cause;
+    // A lock conflict that escaped is answered as the retryable 503 it stands for (lib/errors.ts).
+    const cause = asAppError(error.cause) ?? error.cause;
     if (isAppError(cause)) {
       return {
         ...shape,
