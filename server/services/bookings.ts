@@ -176,6 +176,7 @@ export async function cancelBooking(deps: BookingDeps, actor: Actor, input: { id
     deps,
     { scope: 'bookings.cancel', principal: actorName(actor), key: input.idempotencyKey, input: { id: input.id } },
     async (tx) => {
+      expireJob = null; // a run again after a deadlock starts from nothing
       const row = await loadBookingFor(tx, actor, input.id, { forUpdate: true });
       if (row.status === 'pending_payment' && row.paymentStatus === 'processing') {
         // A delayed payment (bank debit) is under way: cancelling now would take money for nothing.

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Db, Tx } from '../db/types.js';
 import type { Clock } from '../deps.js';
 import { idempotencyRequests } from '../db/schema/index.js';
-import { AppError } from '../lib/errors.js';
+import { AppError, mysqlErrorCode } from '../lib/errors.js';
 import { canonicalJson, sha256Hex } from '../lib/canonical-json.js';
 import { logger } from '../lib/logger.js';
 
@@ -170,15 +170,30 @@ async function releaseClaim(db: Db, id: number, lockedUntil: Date): Promise<void
   }
 }
 
-/** The common case: the whole operation is one transaction. */
+/** Runs of a transaction InnoDB chose as a deadlock's victim, before the conflict goes to the client (503). */
+export const DEADLOCK_ATTEMPTS = 3;
+
+/**
+ * The common case: the whole operation is one transaction. A deadlock victim's transaction was rolled
+ * back whole by InnoDB, so it is run again (a few milliseconds later, jittered so the two do not meet
+ * again); one that keeps losing reaches the client as a retryable 503 (lib/errors.ts contentionError).
+ */
 export function idempotentTransaction<T>(deps: IdempotencyDeps, spec: IdempotencySpec, work: (tx: Tx) => Promise<T>) {
-  return withIdempotency<T>(deps, spec, ({ finish }) =>
-    deps.db.transaction(async (tx) => {
-      const response = await work(tx);
-      await finish(tx, response);
-      return response;
-    }),
-  );
+  return withIdempotency<T>(deps, spec, async ({ finish }) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await deps.db.transaction(async (tx) => {
+          const response = await work(tx);
+          await finish(tx, response);
+          return response;
+        });
+      } catch (err) {
+        if (attempt >= DEADLOCK_ATTEMPTS || mysqlErrorCode(err) !== 'ER_LOCK_DEADLOCK') throw err;
+        logger.warn({ scope: spec.scope, attempt }, 'deadlock victim; running the transaction again');
+        await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * attempt));
+      }
+    }
+  });
 }
 
 /** Deletes expired keys in small batches so the table never locks for long. Returns rows deleted. */

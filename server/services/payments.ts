@@ -231,6 +231,7 @@ export async function requestRefund(deps: PaymentDeps, actor: Actor, input: { bo
       input: { bookingId: input.bookingId, reason: input.reason ?? null },
     },
     async (tx) => {
+      refundJob = null; // a run again after a deadlock starts from nothing
       const booking = await loadBookingFor(tx, actor, input.bookingId, { forUpdate: true });
       // The table also allows failed|expired|cancelled -> refund_pending, but only for a late payment the
       // webhook handles; a traveller may ask for the refund of a confirmed booking and nothing else.

@@ -1,9 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import request from 'supertest';
 import { newKey, passengers } from '../support/booking-flow.js';
 import { createFlight, seatsAvailable } from '../support/flights.js';
 import { createUser, uniqueEmail } from '../support/users.js';
+import { flights } from '../../server/db/schema/index.js';
+import { DEADLOCK_ATTEMPTS, idempotentTransaction } from '../../server/services/idempotency.js';
+import { mysqlErrorCode } from '../../server/lib/errors.js';
 import { useTestApp } from '../support/lifecycle.js';
 
 /**
@@ -59,5 +62,35 @@ describe('lock conflicts that reach a client', () => {
       .send({ flightId, passengers: passengers(1), idempotencyKey: newKey() });
     expect(res.status).toBe(500);
     expect(res.headers['retry-after']).toBeUndefined();
+  });
+});
+
+describe('a deadlock victim is run again before anything reaches the client', () => {
+  const deadlock = sql.raw(`SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, MESSAGE_TEXT = 'simulated deadlock'`);
+
+  /** A transaction that writes a flight numbered `number`, then loses a deadlock on its first `losses` runs. */
+  const run = (number: string, losses: number, runs: { n: number }) =>
+    idempotentTransaction(t.deps, { scope: 'test.deadlock', principal: 'system', key: newKey(), input: { number } }, async (tx) => {
+      runs.n++;
+      const departureAt = new Date(Date.now() + 72 * 3600_000);
+      await tx.insert(flights).values({ flightNumber: number, origin: 'RUH', destination: 'JED', departureAt, arrivalAt: new Date(departureAt.getTime() + 3600_000), priceMinor: 100, currency: 'SAR', seatsTotal: 1, seatsAvailable: 1 });
+      if (runs.n <= losses) await tx.execute(deadlock);
+      return { runs: runs.n };
+    });
+
+  it('one lost deadlock: the transaction runs again and commits once', async () => {
+    await createFlight(t.db); // the airports
+    const runs = { n: 0 };
+    expect((await run('DL1', 1, runs)).response).toEqual({ runs: 2 });
+    expect(await t.db.select().from(flights).where(eq(flights.flightNumber, 'DL1'))).toHaveLength(1);
+  });
+
+  it(`losing ${DEADLOCK_ATTEMPTS} times in a row gives up with the deadlock (the edge answers 503), nothing written`, async () => {
+    await createFlight(t.db);
+    const runs = { n: 0 };
+    const err = await run('DL2', 99, runs).catch((e: unknown) => e);
+    expect(mysqlErrorCode(err)).toBe('ER_LOCK_DEADLOCK');
+    expect(runs.n).toBe(DEADLOCK_ATTEMPTS);
+    expect(await t.db.select().from(flights).where(eq(flights.flightNumber, 'DL2'))).toHaveLength(0);
   });
 });
