@@ -14,6 +14,7 @@ import { startWorkers } from './jobs/workers.js';
 import { startWorkerHeartbeat } from './lib/worker-heartbeat.js';
 import { processRegistry } from './lib/metrics.js';
 import { startWorkerMetricsServer } from './http/worker-metrics.js';
+import { queueGauges } from './jobs/job-metrics.js';
 
 /**
  * BullMQ worker entrypoint, a separate process from the API, and its composition root. Its queues are
@@ -38,7 +39,7 @@ const workers = await startWorkers(deps, { connection, prefix: bullPrefix(env.RE
 // The API's readiness probe reads this (http/health.ts): renewed every 15 s, stale after 60 s.
 const heartbeat = startWorkerHeartbeat(redis, systemClock, (err) => logger.warn({ err }, 'could not renew the worker heartbeat'));
 
-const metricsServer = await startWorkerMetricsServer({ port: env.WORKER_METRICS_PORT, token: env.METRICS_TOKEN, registries: [processRegistry] });
+const metricsServer = await startWorkerMetricsServer({ port: env.WORKER_METRICS_PORT, token: env.METRICS_TOKEN, registries: [processRegistry, queueGauges(jobs.queues)] });
 
 logger.info('worker started');
 

@@ -8,6 +8,7 @@ import { processOutboxJob, type WorkerDeps } from './outbox-processor.js';
 import { QUEUES, QUEUE_KEYS, type QueueKey, type Queues } from './queues.js';
 import { processWebhookRetry } from './webhook-retry.js';
 import { processReconciliation, RECONCILIATION_SCHEDULE } from './reconcile.js';
+import { timeJob } from './job-metrics.js';
 
 export interface WorkerOptions {
   /** A connection for blocking commands (createQueueRedis), not the app's Redis client. */
@@ -46,7 +47,7 @@ export async function startWorkers(deps: WorkerDeps, opts: WorkerOptions): Promi
   const workers = Object.fromEntries(
     QUEUE_KEYS.map((key) => {
       const { name, concurrency } = QUEUES[key];
-      const worker = new Worker(name, (job: Job, token?: string) => runWithContext(jobContext(job), () => processors[key](job, token)), {
+      const worker = new Worker(name, (job: Job, token?: string) => runWithContext(jobContext(job), () => timeJob(key, job, () => processors[key](job, token))), {
         connection,
         prefix: opts.prefix,
         concurrency,
