@@ -54,10 +54,12 @@ export function demoRouter(deps: Pick<Deps, 'db' | 'config' | 'logger'>): Router
     if (!Number.isSafeInteger(id) || id < 1) throw new AppError('NOT_FOUND', 'No such booking');
     await loadBookingFor(deps.db, actor, id);
     const suffix = emlFileSuffix(deliveryMessageId(id, 'booking_confirmation', mailDomain(deps.config.MAIL_FROM)));
+    // Names start with the time written. The newest: booking ids start again in every database (a reset,
+    // a restore), so an older file with this id can be another booking's; a resend after a crash is the same message.
     const files = (await readdir(mailDir).catch(() => [] as string[])).filter((f) => f.endsWith(`-${suffix}`)).sort();
-    const first = files[0];
-    if (!first) throw new AppError('NOT_FOUND', 'No confirmation e-mail for this booking yet');
-    res.type('message/rfc822').set('Cache-Control', 'no-store').send(await readFile(path.join(mailDir, first)));
+    const newest = files.at(-1);
+    if (!newest) throw new AppError('NOT_FOUND', 'No confirmation e-mail for this booking yet');
+    res.type('message/rfc822').set('Cache-Control', 'no-store').send(await readFile(path.join(mailDir, newest)));
   });
   return r;
 }
