@@ -105,6 +105,16 @@ const EnvSchema = z.object({
   MAIL_FROM: z.string().default('Flights <no-reply@flights.local>'),
   /** Where .eml files go while SMTP_URL is unset (never in production); default .data/mail/ in the repository. */
   MAIL_DIR: z.string().optional(),
+  /**
+   * A confirmation's hand-over to SMTP is aborted after this long; its delivery claim is held twice as
+   * long, after which a sender presumed dead is replaced (the resend keeps the same Message-ID).
+   */
+  SMTP_SEND_TIMEOUT_SECONDS: z.coerce.number().int().min(1).max(600).default(60),
+  /**
+   * A running job's BullMQ lock, renewed every half of it: a worker that dies mid-job (kill -9, a lost
+   * host) has its jobs taken over by another worker within about twice this.
+   */
+  JOB_LOCK_SECONDS: z.coerce.number().int().min(1).max(600).default(30),
   APP_BASE_URL: z.url().default('http://localhost:3000'),
   /** Seat hold for an unpaid booking, in minutes. Stripe Checkout sessions live at least 30 minutes. */
   BOOKING_HOLD_MINUTES: z.coerce.number().int().min(30).max(24 * 60).default(30),

@@ -51,6 +51,9 @@ export async function startWorkers(deps: WorkerDeps, opts: WorkerOptions): Promi
         connection,
         prefix: opts.prefix,
         concurrency,
+        // A dead worker's job is found stalled and run again within about two lock periods.
+        lockDuration: deps.config.JOB_LOCK_SECONDS * 1000,
+        stalledInterval: deps.config.JOB_LOCK_SECONDS * 1000,
       });
       // A Redis restart surfaces here: BullMQ reconnects by itself; without a listener it would be an
       // unhandled 'error' event and end the process.

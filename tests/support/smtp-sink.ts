@@ -18,6 +18,11 @@ export interface SmtpSink {
   received: ReceivedMail[];
   /** The next `count` messages are answered with `code message` after DATA (e.g. 451 or 554). */
   refuseNext(count: number, code: number, message?: string): void;
+  /**
+   * The next message's DATA is never answered: its sender hangs mid-send, and the message is lost with
+   * its connection (nothing is recorded). Resolves once that message has arrived and is being held.
+   */
+  holdNext(): Promise<void>;
   /** Every RCPT TO of this address is refused with 550 (the mailbox does not exist). */
   rejectRecipient(address: string): void;
   close(): Promise<void>;
@@ -31,6 +36,7 @@ export async function startSmtpSink(): Promise<SmtpSink> {
   const received: ReceivedMail[] = [];
   const refusals: { code: number; message: string }[] = [];
   const rejected = new Set<string>();
+  let holding: (() => void) | null = null;
   const server = new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS', 'AUTH'],
@@ -43,6 +49,12 @@ export async function startSmtpSink(): Promise<SmtpSink> {
       const chunks: Buffer[] = [];
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
+        if (holding) {
+          const held = holding;
+          holding = null;
+          held(); // never calls back: no 250, nothing recorded
+          return;
+        }
         const refusal = refusals.shift();
         if (refusal) return callback(Object.assign(new Error(refusal.message), { responseCode: refusal.code }));
         const raw = Buffer.concat(chunks);
@@ -71,6 +83,11 @@ export async function startSmtpSink(): Promise<SmtpSink> {
     received,
     refuseNext(count, code, message = code >= 500 ? '5.6.0 Message refused' : '4.3.0 Try again later') {
       for (let i = 0; i < count; i++) refusals.push({ code, message });
+    },
+    holdNext() {
+      return new Promise<void>((resolve) => {
+        holding = resolve;
+      });
     },
     rejectRecipient(address) {
       rejected.add(address.toLowerCase());

@@ -12,10 +12,16 @@ import { isPermanentMailError, mailDomain, type Mailer } from './transport.js';
  */
 export type EmailDeps = Pick<Deps, 'db' | 'config' | 'clock' | 'logger'> & { mailer: Mailer };
 
-/** A send never outlives this: the transport is aborted, well before the lease below runs out. */
-export const CONFIRMATION_SEND_TIMEOUT_MS = 60_000;
-/** How long a claim is its holder's. After it, a sender presumed dead is replaced. */
-export const CONFIRMATION_LEASE_MS = 2 * CONFIRMATION_SEND_TIMEOUT_MS;
+/**
+ * A send never outlives SMTP_SEND_TIMEOUT_SECONDS (default 60): the transport is aborted, well before the
+ * claim's lease, twice as long, runs out. After the lease a sender presumed dead is replaced.
+ */
+export const confirmationTimeouts = (config: Pick<EmailDeps['config'], 'SMTP_SEND_TIMEOUT_SECONDS'>) => {
+  const sendMs = config.SMTP_SEND_TIMEOUT_SECONDS * 1000;
+  return { sendMs, leaseMs: 2 * sendMs };
+};
+/** The lease with the default timeout. */
+export const CONFIRMATION_LEASE_MS = 2 * 60_000;
 
 export type ConfirmationOutcome =
   | { outcome: 'sent'; messageId: string; attempt: number }
@@ -50,7 +56,7 @@ export async function sendBookingConfirmation(deps: EmailDeps, input: { bookingI
     messageId: deliveryMessageId(bookingId, 'booking_confirmation', mailDomain(deps.config.MAIL_FROM)),
     recipient: details.recipient.address,
     now: deps.clock.now(),
-    leaseMs: CONFIRMATION_LEASE_MS,
+    leaseMs: confirmationTimeouts(deps.config).leaseMs,
     // Read at claim time, the last moment before the send, so a refund that came first wins.
     reasonToSkip: async (tx) => {
       const [booking] = await tx.select({ status: bookings.status }).from(bookings).where(eq(bookings.id, bookingId));
@@ -69,7 +75,7 @@ export async function sendBookingConfirmation(deps: EmailDeps, input: { bookingI
   try {
     ({ response } = await deps.mailer.send(
       { to: details.recipient, ...rendered, messageId: delivery.messageId },
-      { signal: AbortSignal.timeout(CONFIRMATION_SEND_TIMEOUT_MS) },
+      { signal: AbortSignal.timeout(confirmationTimeouts(deps.config).sendMs) },
     ));
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
