@@ -6,6 +6,7 @@ import { createUser } from '../support/users.js';
 import { createFlight } from '../support/flights.js';
 import { bookings, financialLedger, flights } from '../../server/db/schema/index.js';
 import { useE2E } from '../support/lifecycle.js';
+import { total } from '../support/metrics.js';
 
 // The refund request reaches Stripe through the worker's Stripe queue.
 const e = useE2E({ worker: true });
@@ -54,5 +55,14 @@ describe('e2e 5: refund, and the guards around it', () => {
     const [flight] = await e.db.select().from(flights).where(eq(flights.id, flightId));
     expect(flight!.seatsAvailable).toBe(10);
     expect(e.fakeStripe.refunds.size).toBe(1);
+
+    // The API process counted the money back once, however often Stripe told it.
+    const metrics = await (await fetch(`${e.api.baseUrl}/metrics`)).text();
+    expect(total(metrics, 'ledger_entries_total', { kind: 'refund' })).toBe(1);
+    expect(total(metrics, 'ledger_entries_total', { kind: 'charge' })).toBe(1);
+    expect(total(metrics, 'booking_transitions_total', { from: 'confirmed', to: 'refund_pending' })).toBe(1);
+    expect(total(metrics, 'booking_transitions_total', { from: 'refund_pending', to: 'refunded' })).toBe(1);
+    expect(total(metrics, 'stripe_webhook_events_total', { type: 'charge.refunded', outcome: 'duplicate' })).toBeGreaterThanOrEqual(1);
+    expect(total(metrics, 'stripe_webhook_events_total', { outcome: 'failed_retryable' })).toBe(0);
   });
 });
