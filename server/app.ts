@@ -4,8 +4,7 @@ import type { Deps } from './deps.js';
 import { logger } from './lib/logger.js';
 import { captureException } from './lib/sentry.js';
 import { asAppError, isAppError } from './lib/errors.js';
-import { currentContext, runWithContext } from './lib/request-context.js';
-import { requestContext } from './http/request-context.js';
+import { requestContext, requestLogging } from './http/request-context.js';
 import { stripeWebhookRouter } from './http/stripe-webhook.js';
 import { mobileAuthRouter } from './http/mobile-auth.js';
 import { healthRouter } from './http/health.js';
@@ -26,17 +25,7 @@ export function createApp(deps: Deps): express.Express {
 
   app.use(requestContext);
   app.use(httpMetrics(Object.keys(appRouter._def.procedures)));
-  app.use((req, res, next) => {
-    const started = performance.now();
-    const ctx = currentContext();
-    res.on('finish', () => {
-      const line = { method: req.method, path: req.originalUrl.split('?')[0], status: res.statusCode, durationMs: Math.round(performance.now() - started) };
-      // 'finish' fires outside the request's async context; put it back so the line keeps its requestId.
-      if (ctx) runWithContext(ctx, () => logger.info(line, 'request completed'));
-      else logger.info(line, 'request completed');
-    });
-    next();
-  });
+  app.use(requestLogging());
 
   // Raw body for Stripe signatures: must come before express.json().
   app.use(stripeWebhookRouter(deps));

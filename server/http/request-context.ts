@@ -1,5 +1,8 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
-import { requestIdFrom, runWithContext } from '../lib/request-context.js';
+import { pinoHttp } from 'pino-http';
+import { httpLogger } from '../lib/logger.js';
+import { currentRequestId, requestIdFrom, runWithContext } from '../lib/request-context.js';
 
 /**
  * First middleware: picks the request id (the caller's when sane, else a new UUID), echoes it, and runs
@@ -10,3 +13,32 @@ export const requestContext: RequestHandler = (req, res, next) => {
   res.setHeader('X-Request-Id', requestId);
   runWithContext({ requestId }, () => next());
 };
+
+type Line = { durationMs: number };
+const line = (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, val: Line) => ({
+  method: req.method,
+  // Never the query string: a search's input is harmless, but a future one may not be.
+  path: (req.originalUrl ?? req.url ?? '').split('?')[0],
+  status: res.statusCode,
+  durationMs: val.durationMs,
+});
+
+/**
+ * One line per request when it finishes ("request completed": method, path, status, durationMs,
+ * requestId), by pino-http: a child logger per request and one write, nothing more. Comes after
+ * requestContext, whose id it reuses.
+ */
+export function requestLogging(): RequestHandler {
+  return pinoHttp<IncomingMessage, ServerResponse>({
+    logger: httpLogger,
+    genReqId: () => currentRequestId() ?? 'unknown',
+    quietReqLogger: true,
+    quietResLogger: true,
+    customAttributeKeys: { reqId: 'requestId', responseTime: 'durationMs' },
+    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+    customSuccessMessage: () => 'request completed',
+    customErrorMessage: () => 'request completed',
+    customSuccessObject: (req, res, val: Line) => line(req, res, val),
+    customErrorObject: (req, res, _err, val: Line) => line(req, res, val),
+  }) as unknown as RequestHandler;
+}

@@ -49,3 +49,15 @@ export const logger = pino({
     ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
     : {}),
 });
+
+/**
+ * The same logger without the request-context mixin, for pino-http (http/request-context.ts): it binds
+ * the request id to its per-request child itself, and the mixin would write it a second time on the line.
+ */
+export const httpLogger = pino({
+  ...loggerOptions(env.LOG_LEVEL),
+  mixin: undefined,
+  ...(env.NODE_ENV === 'development' && process.stdout.isTTY
+    ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
+    : {}),
+});

@@ -1,7 +1,7 @@
 import { and, asc, eq, gte, lt } from 'drizzle-orm';
-import type { DbOrTx } from '../db/types.js';
 import type { Deps } from '../deps.js';
-import { airports, flights } from '../db/schema/index.js';
+import { flights } from '../db/schema/index.js';
+import { airportsByIata } from './airports.js';
 import { AppError } from '../lib/errors.js';
 import { localDate, localDayRangeUtc } from '../lib/time.js';
 import { logger } from '../lib/logger.js';
@@ -45,10 +45,6 @@ function toView(row: FlightRow): FlightView {
   return { ...row, departureAt: row.departureAt.toISOString(), arrivalAt: row.arrivalAt.toISOString() };
 }
 
-export async function getAirport(db: DbOrTx, iata: string) {
-  const [row] = await db.select().from(airports).where(eq(airports.iata, iata)).limit(1);
-  return row;
-}
 
 /**
  * Flights departing on `date` in the ORIGIN's local time (a 01:30 departure from Riyadh belongs to its
@@ -57,9 +53,11 @@ export async function getAirport(db: DbOrTx, iata: string) {
 export async function searchFlights(deps: Pick<Deps, 'db' | 'clock' | 'config'>, input: FlightSearchInput): Promise<FlightView[]> {
   const { db } = deps;
   const now = deps.clock.now();
-  const origin = await getAirport(db, input.origin);
+  // Airports come from memory (airports.ts): the search itself is the one database round trip.
+  const known = await airportsByIata(db);
+  const origin = known.get(input.origin);
   if (!origin) throw new AppError('VALIDATION', `Unknown origin airport ${input.origin}`);
-  const destination = await getAirport(db, input.destination);
+  const destination = known.get(input.destination);
   if (!destination) throw new AppError('VALIDATION', `Unknown destination airport ${input.destination}`);
   if (input.date < localDate(now, origin.timeZone)) {
     throw new AppError('VALIDATION', `date ${input.date} is in the past at ${origin.iata}`);
