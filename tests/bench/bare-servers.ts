@@ -61,7 +61,8 @@ const build = routers[mode as keyof typeof routers];
 if (!build) throw new Error(`unknown mode ${mode}; one of ${Object.keys(routers).join(', ')}`);
 
 const app = express();
-app.use('/trpc', createExpressMiddleware({ router: build() }));
+// Mounted as flights.search, so the load generator sends the very same request to the app and the baseline.
+app.use('/trpc', createExpressMiddleware({ router: t.router({ flights: build() }) }));
 app.get('/health', (_req, res) => {
   res.json({ ok: true });
 });
