@@ -9,6 +9,7 @@ import { stripeWebhookRouter } from './http/stripe-webhook.js';
 import { mobileAuthRouter } from './http/mobile-auth.js';
 import { healthRouter } from './http/health.js';
 import { httpMetrics, markRouteBase, metricsRouter } from './http/metrics.js';
+import { trpcCacheHeaders } from './http/http-cache.js';
 import { demoRouter } from './dev/demo/router.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { appRouter } from './trpc/router.js';
@@ -31,6 +32,7 @@ export function createApp(deps: Deps): express.Express {
   app.use(stripeWebhookRouter(deps));
   app.use(express.json({ limit: deps.config.BODY_LIMIT, strict: true }));
   app.use('/api/mobile/v1', markRouteBase, mobileAuthRouter(deps));
+  app.use('/trpc', trpcCacheHeaders(deps.config));
   app.use(
     '/trpc',
     createExpressMiddleware({

@@ -137,6 +137,12 @@ const EnvSchema = z.object({
   RATE_LIMIT_REFRESH_PER_IP: rateLimitRule('RATE_LIMIT_REFRESH_PER_IP', '50/15m'),
   RATE_LIMIT_REFRESH_PER_ACCOUNT: rateLimitRule('RATE_LIMIT_REFRESH_PER_ACCOUNT', '30/15m'),
   RATE_LIMIT_REGISTER_PER_IP: rateLimitRule('RATE_LIMIT_REGISTER_PER_IP', '20/1h'),
+  /** Life of a cached flights.search answer in Redis, in seconds; 0 turns the search cache off. */
+  SEARCH_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
+  /** Cache-Control max-age of flights.search over GET, for browsers and CDNs (seat counts move: keep it short). */
+  SEARCH_HTTP_MAX_AGE_SECONDS: z.coerce.number().int().min(0).max(3600).default(15),
+  /** Cache-Control stale-while-revalidate of flights.search: a CDN may serve the old answer this long while it refetches. */
+  SEARCH_HTTP_STALE_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
   /** Body size limit for JSON and webhook bodies. */
   BODY_LIMIT: z.string().default('100kb'),
   /** Trust X-Forwarded-For from this many proxies (rate limiting uses the client IP). */

@@ -31,7 +31,10 @@ export interface SeedOptions {
  * Airports plus a timetable for `days` days. Every flight is a pure function of (route, date, slot),
  * and inserts ignore existing (flight_number, departure_at) pairs, so running it twice changes nothing.
  */
-export async function seed(db: Db, opts: SeedOptions = {}): Promise<{ airports: number; flightsInserted: number }> {
+export async function seed(
+  db: Db,
+  opts: SeedOptions = {},
+): Promise<{ airports: number; flightsInserted: number; /** Every route and origin-local date seeded, for the search cache. */ routeDays: { origin: string; destination: string; date: string }[] }> {
   const startDate = opts.startDate ?? new Date().toISOString().slice(0, 10);
   const days = opts.days ?? 60;
   await db.insert(airports).ignore().values([...AIRPORTS]);
@@ -39,6 +42,7 @@ export async function seed(db: Db, opts: SeedOptions = {}): Promise<{ airports: 
   const countryOf = new Map<string, string>(AIRPORTS.map((a) => [a.iata, a.country]));
 
   const rows: (typeof flights.$inferInsert)[] = [];
+  const routeDays: { origin: string; destination: string; date: string }[] = [];
   ROUTES.forEach(([a, b, minutes, perDay, fare], routeIndex) => {
     for (const [origin, destination, direction] of [[a, b, 0], [b, a, 1]] as const) {
       const carrier = CARRIER_BY_COUNTRY[countryOf.get(origin)!] ?? 'SV';
@@ -46,6 +50,7 @@ export async function seed(db: Db, opts: SeedOptions = {}): Promise<{ airports: 
         const date = new Date(Date.parse(`${startDate}T00:00:00Z`) + day * 86_400_000).toISOString().slice(0, 10);
         const midnight = localMidnightUtc(date, tzOf.get(origin)!);
         const rand = mulberry32(hashString(`${origin}-${destination}-${date}`));
+        routeDays.push({ origin, destination, date });
         for (let slot = 0; slot < perDay; slot++) {
           // Departures spread from 00:30 to 23:00 local, on 5-minute marks.
           const window = (22.5 * 60) / perDay;
@@ -77,5 +82,5 @@ export async function seed(db: Db, opts: SeedOptions = {}): Promise<{ airports: 
     const [res] = await db.insert(flights).ignore().values(rows.slice(i, i + 500));
     flightsInserted += res.affectedRows;
   }
-  return { airports: AIRPORTS.length, flightsInserted };
+  return { airports: AIRPORTS.length, flightsInserted, routeDays };
 }

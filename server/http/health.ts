@@ -11,7 +11,9 @@ import { oldestPendingOutboxSeconds } from '../services/ops-status.js';
  * get every pod restarted. `/health/ready` (and `/health`, for probes configured before it existed):
  * the database, Redis and the queue (a worker's heartbeat is fresh, the outbox is not backing up),
  * each under its own timeout. 503 names the failing checks; a `degraded` check (an optional part such
- * as a cache) keeps 200.
+ * as a cache) keeps 200. Redis is such a part for the API: without it searches come from the database
+ * and rate limits count per process, so its failure is degraded, not a reason to take every API process
+ * out of the load balancer (the queue check, whose heartbeat lives in Redis, is degraded with it).
  */
 export type CheckStatus = 'ok' | 'degraded' | 'error';
 export interface CheckResult {
@@ -42,6 +44,7 @@ async function runCheck(name: string, check: HealthCheck): Promise<CheckResult> 
 /** The queue: some worker renewed its heartbeat within 60 s, and the outbox's oldest pending row is young enough. */
 function queueCheck(deps: Pick<Deps, 'db' | 'redis' | 'config' | 'clock'>): HealthCheck {
   return async () => {
+    if (deps.redis.status !== 'ready' && deps.redis.status !== 'wait') return { status: 'degraded', error: 'redis_unavailable' };
     const [heartbeat, oldest] = await Promise.all([readWorkerHeartbeat(deps.redis), oldestPendingOutboxSeconds(deps.db)]);
     const details = {
       workerHeartbeatAgeSeconds: heartbeat ? Math.max(0, Math.round((deps.clock.now().getTime() - Date.parse(heartbeat.at)) / 1000)) : null,
@@ -56,15 +59,15 @@ function queueCheck(deps: Pick<Deps, 'db' | 'redis' | 'config' | 'clock'>): Heal
 export function healthRouter(deps: Pick<Deps, 'db' | 'redis' | 'config' | 'clock'>, optional: Record<string, HealthCheck> = {}): Router {
   const checks: Record<string, HealthCheck> = {
     database: async () => void (await deps.db.execute(sql`SELECT 1`)),
-    redis: async () => void (await deps.redis.ping()),
     queue: queueCheck(deps),
   };
+  const optionalChecks: Record<string, HealthCheck> = { redis: async () => void (await deps.redis.ping()), ...optional };
   const ready = async (_req: Request, res: Response) => {
-    const names = [...Object.keys(checks), ...Object.keys(optional)];
-    const results = await Promise.all(names.map((name) => runCheck(name, checks[name] ?? optional[name]!)));
+    const names = [...Object.keys(checks), ...Object.keys(optionalChecks)];
+    const results = await Promise.all(names.map((name) => runCheck(name, checks[name] ?? optionalChecks[name]!)));
     const byName = Object.fromEntries(names.map((name, i) => [name, results[i]!]));
     // An optional part that fails is degraded, not down: the service still answers without it.
-    for (const name of Object.keys(optional)) if (byName[name]!.status === 'error') byName[name]!.status = 'degraded';
+    for (const name of Object.keys(optionalChecks)) if (byName[name]!.status === 'error') byName[name]!.status = 'degraded';
     const failing = names.filter((name) => byName[name]!.status === 'error');
     const degraded = names.some((name) => byName[name]!.status === 'degraded');
     res.setHeader('Cache-Control', 'no-store');

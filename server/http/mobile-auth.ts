@@ -36,7 +36,7 @@ export function mobileAuthRouter(deps: Deps): Router {
   r.use(requireJson);
   r.use('/auth', (_req, res, next) => {
     // Token responses must not be kept by any cache (RFC 6749 section 5.1).
-    res.set('Cache-Control', 'no-store');
+    res.set('Cache-Control', 'private, no-store');
     next();
   });
 

@@ -14,7 +14,7 @@ import type { WebhookRetryJobData } from './queues.js';
  * rules as a delivery. Stripe's own redelivery stays safe beside it: whichever runs first processes the
  * event, the other finds it done. Still failing after the last attempt: flagged `needs_attention`.
  */
-export async function processWebhookRetry(deps: Pick<Deps, 'db' | 'stripe' | 'clock' | 'jobs'>, job: Job<WebhookRetryJobData>): Promise<unknown> {
+export async function processWebhookRetry(deps: Pick<Deps, 'db' | 'redis' | 'stripe' | 'clock' | 'jobs'>, job: Job<WebhookRetryJobData>): Promise<unknown> {
   const { eventId } = job.data;
   const [row] = await deps.db
     .select({ payload: stripeEvents.payload, processed: stripeEvents.processed })

@@ -10,6 +10,7 @@ import { lockBooking, recordCreation, transition } from './booking-state.js';
 import { releaseBookingSeats, takeSeats } from './inventory.js';
 import { assertHoldCapacity } from './hold-caps.js';
 import { enqueueOutbox } from './outbox.js';
+import { withSearchInvalidation } from './search-cache.js';
 import { actorName, assertOwnerOrAdmin, type Actor } from './access-control.js';
 import { logger } from '../lib/logger.js';
 
@@ -35,7 +36,7 @@ export interface BookingView {
 type BookingRow = typeof bookings.$inferSelect;
 
 /** Bookings touch Stripe only through the outbox (expiring a session after a cancel or a lapse), handed to the job system. */
-export type BookingDeps = Pick<Deps, 'db' | 'config' | 'clock' | 'jobs'>;
+export type BookingDeps = Pick<Deps, 'db' | 'redis' | 'config' | 'clock' | 'jobs'>;
 
 function toView(row: BookingRow, passengers: PassengerInput[]): BookingView {
   return {
@@ -95,10 +96,10 @@ export interface CreateBookingInput {
  * Holds seats and creates a pending_payment booking, exactly once per idempotency key. Seats are taken
  * by one conditional UPDATE, so concurrent bookings can never oversell a flight.
  */
-export async function createBooking(deps: Pick<Deps, 'db' | 'config' | 'clock'>, actor: Actor, input: CreateBookingInput): Promise<BookingView> {
+export async function createBooking(deps: Pick<Deps, 'db' | 'redis' | 'config' | 'clock'>, actor: Actor, input: CreateBookingInput): Promise<BookingView> {
   const { idempotencyKey, ...payload } = input;
   const now = deps.clock.now();
-  const { response } = await idempotentTransaction(
+  const { response } = await withSearchInvalidation(deps, () => idempotentTransaction(
     deps,
     { scope: 'bookings.create', principal: actorName(actor), key: idempotencyKey, input: payload },
     async (tx) => {
@@ -110,7 +111,7 @@ export async function createBooking(deps: Pick<Deps, 'db' | 'config' | 'clock'>,
       const holdExpiresAt = minDate(addMinutes(now, deps.config.BOOKING_HOLD_MINUTES), salesClose);
       // Seats first, then the cap: every transaction that locks both (a payment's ledger entry checks
       // its user key) takes the flight before the user, so they cannot deadlock on each other.
-      await takeSeats(tx, flight.id, count);
+      await takeSeats(tx, flight.id, count, flight);
       await assertHoldCapacity(tx, deps.config, actor.userId, count, now);
       const [ins] = await tx.insert(bookings).values({
         userId: actor.userId,
@@ -140,7 +141,7 @@ export async function createBooking(deps: Pick<Deps, 'db' | 'config' | 'clock'>,
         createdAt: now.toISOString(),
       } satisfies BookingView;
     },
-  );
+  ));
   return response;
 }
 
@@ -172,7 +173,7 @@ export async function listBookings({ db }: Pick<Deps, 'db'>, actor: Actor, opts:
  */
 export async function cancelBooking(deps: BookingDeps, actor: Actor, input: { id: number; idempotencyKey: string }): Promise<BookingView> {
   let expireJob: number | null = null;
-  const { response } = await idempotentTransaction(
+  const { response } = await withSearchInvalidation(deps, () => idempotentTransaction(
     deps,
     { scope: 'bookings.cancel', principal: actorName(actor), key: input.idempotencyKey, input: { id: input.id } },
     async (tx) => {
@@ -198,7 +199,7 @@ export async function cancelBooking(deps: BookingDeps, actor: Actor, input: { id
       const [updated] = await tx.select().from(bookings).where(eq(bookings.id, row.id));
       return bookingView(tx, updated!);
     },
-  );
+  ));
   // After the commit: the worker expires the session at Stripe, never while the booking is locked.
   if (expireJob) await deps.jobs.outboxCommitted([expireJob]);
   return response;
@@ -224,7 +225,7 @@ export async function expireLapsedHolds(deps: BookingDeps, opts: { limit?: numbe
   const expired: number[] = [];
   for (const { id } of due) {
     try {
-      const result = await deps.db.transaction(async (tx) => {
+      const result = await withSearchInvalidation(deps, () => deps.db.transaction(async (tx) => {
         const row = await lockBooking(tx, id);
         // Re-checked under the lock: a payment may have confirmed it since the scan.
         if (!row || row.status !== 'pending_payment' || !row.holdExpiresAt || row.holdExpiresAt >= now) return null;
@@ -236,7 +237,7 @@ export async function expireLapsedHolds(deps: BookingDeps, opts: { limit?: numbe
           ? await enqueueOutbox(tx, 'stripe_expire_session', row.stripeCheckoutSessionId, { bookingId: id, sessionId: row.stripeCheckoutSessionId }, now)
           : null;
         return { jobId };
-      });
+      }));
       if (!result) continue;
       expired.push(id);
       logger.info({ bookingId: id }, 'seat hold lapsed; booking expired');

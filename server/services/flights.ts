@@ -2,6 +2,7 @@ import { and, asc, eq, gte, lt } from 'drizzle-orm';
 import type { Deps } from '../deps.js';
 import { flights } from '../db/schema/index.js';
 import { airportsByIata } from './airports.js';
+import { cachedSearch } from './search-cache.js';
 import { AppError } from '../lib/errors.js';
 import { localDate, localDayRangeUtc } from '../lib/time.js';
 import { logger } from '../lib/logger.js';
@@ -48,9 +49,11 @@ function toView(row: FlightRow): FlightView {
 
 /**
  * Flights departing on `date` in the ORIGIN's local time (a 01:30 departure from Riyadh belongs to its
- * Riyadh date, not the UTC one) with at least `passengers` seats, ordered by departure.
+ * Riyadh date, not the UTC one) with at least `passengers` seats, ordered by departure. The day's answer
+ * comes from the search cache (search-cache.ts) or one query; flights no longer on sale are dropped on
+ * the way out, so a cached answer never offers one.
  */
-export async function searchFlights(deps: Pick<Deps, 'db' | 'clock' | 'config'>, input: FlightSearchInput): Promise<FlightView[]> {
+export async function searchFlights(deps: Pick<Deps, 'db' | 'clock' | 'redis' | 'config'>, input: FlightSearchInput): Promise<FlightView[]> {
   const { db } = deps;
   const now = deps.clock.now();
   // Airports come from memory (airports.ts): the search itself is the one database round trip.
@@ -62,24 +65,28 @@ export async function searchFlights(deps: Pick<Deps, 'db' | 'clock' | 'config'>,
   if (input.date < localDate(now, origin.timeZone)) {
     throw new AppError('VALIDATION', `date ${input.date} is in the past at ${origin.iata}`);
   }
-  const { start, end } = localDayRangeUtc(input.date, origin.timeZone);
-  const rows = await db
-    .select(flightColumns)
-    .from(flights)
-    .where(
-      and(
-        eq(flights.origin, origin.iata),
-        eq(flights.destination, destination.iata),
-        gte(flights.departureAt, start),
-        lt(flights.departureAt, end),
-        gte(flights.seatsAvailable, input.passengers),
-      ),
-    )
-    .orderBy(asc(flights.departureAt), asc(flights.id));
-  // Only flights still on sale: one that cannot be booked any more is not offered.
-  const result = rows.filter((r) => isBookable(r.departureAt, now, deps.config.SALES_CUTOFF_MINUTES)).map(toView);
-  logger.debug({ origin: origin.iata, destination: destination.iata, date: input.date, found: result.length }, 'flight search');
-  return result;
+  const key = { origin: origin.iata, destination: destination.iata, date: input.date, passengers: input.passengers };
+  const day = await cachedSearch(deps, key, async () => {
+    const { start, end } = localDayRangeUtc(input.date, origin.timeZone);
+    const rows = await db
+      .select(flightColumns)
+      .from(flights)
+      .where(
+        and(
+          eq(flights.origin, origin.iata),
+          eq(flights.destination, destination.iata),
+          gte(flights.departureAt, start),
+          lt(flights.departureAt, end),
+          gte(flights.seatsAvailable, input.passengers),
+        ),
+      )
+      .orderBy(asc(flights.departureAt), asc(flights.id));
+    // One line per database search (cache misses only): bench:search counts them.
+    logger.debug({ origin: origin.iata, destination: destination.iata, date: input.date, found: rows.length }, 'flight search');
+    return rows.map(toView);
+  });
+  // Only flights still on sale, judged now, not when the answer was cached.
+  return day.filter((f) => isBookable(new Date(f.departureAt), now, deps.config.SALES_CUTOFF_MINUTES));
 }
 
 export async function getFlight({ db }: Pick<Deps, 'db'>, input: { id: number }): Promise<FlightView> {

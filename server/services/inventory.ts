@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { and, eq, gte, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../db/types.js';
 import { bookings, flights } from '../db/schema/index.js';
@@ -10,8 +11,33 @@ import { AppError } from '../lib/errors.js';
  * and a CHECK constraint keeps seats_available within [0, seats_total].
  */
 
+/** What a search is keyed by; given when the caller has it at hand, looked up after the commit otherwise. */
+export interface FlightRoute {
+  origin: string;
+  destination: string;
+  departureAt: Date;
+}
+
+const seatChanges = new AsyncLocalStorage<Map<number, FlightRoute | null>>();
+
+function noteSeatChange(flightId: number, route?: FlightRoute): void {
+  const changed = seatChanges.getStore();
+  if (changed && !changed.get(flightId)) changed.set(flightId, route ?? null);
+}
+
+/**
+ * Runs `work` (which commits its transaction before it returns) and reports the flights whose seats it
+ * changed through this file, so the caller can invalidate what depends on them after the commit
+ * (search-cache.ts, withSearchInvalidation). A rolled-back change reported here costs a needless refresh.
+ */
+export async function trackSeatChanges<T>(work: () => Promise<T>): Promise<{ result: T; changed: Map<number, FlightRoute | null> }> {
+  const changed = new Map<number, FlightRoute | null>();
+  const result = await seatChanges.run(changed, work);
+  return { result, changed };
+}
+
 /** Takes `seats` from the flight or throws SOLD_OUT; never oversells, whatever the concurrency. */
-export async function takeSeats(tx: DbOrTx, flightId: number, seats: number): Promise<void> {
+export async function takeSeats(tx: DbOrTx, flightId: number, seats: number, route?: FlightRoute): Promise<void> {
   const [res] = await tx
     .update(flights)
     .set({ seatsAvailable: sql`${flights.seatsAvailable} - ${seats}` })
@@ -21,6 +47,7 @@ export async function takeSeats(tx: DbOrTx, flightId: number, seats: number): Pr
     if (!flight) throw new AppError('NOT_FOUND', `Flight ${flightId} not found`);
     throw new AppError('SOLD_OUT', `Only ${flight.seatsAvailable} seat(s) left on this flight`, { seatsAvailable: flight.seatsAvailable });
   }
+  noteSeatChange(flightId, route);
 }
 
 /**
@@ -36,6 +63,7 @@ export async function releaseBookingSeats(tx: DbOrTx, booking: { id: number; fli
     .set({ seatsHeld: 0 })
     .where(and(eq(bookings.id, booking.id), eq(bookings.seatsHeld, held)));
   if (res.affectedRows !== 1) return 0;
+  noteSeatChange(booking.flightId);
   await tx
     .update(flights)
     .set({ seatsAvailable: sql`${flights.seatsAvailable} + ${held}` })

@@ -9,6 +9,7 @@ import { withIdempotency, idempotentTransaction } from './idempotency.js';
 import { invalidTransition, lockBooking, transition } from './booking-state.js';
 import { releaseBookingSeats } from './inventory.js';
 import { enqueueOutbox } from './outbox.js';
+import { withSearchInvalidation } from './search-cache.js';
 import { actorName, type Actor } from './access-control.js';
 import { bookingView, loadBookingFor, type BookingView } from './bookings.js';
 import { planCheckout } from './checkout-plan.js';
@@ -22,7 +23,7 @@ export interface CheckoutSessionView {
 }
 
 /** Opening a session calls Stripe, whose pages link back to APP_BASE_URL. */
-export type PaymentDeps = Pick<Deps, 'db' | 'stripe' | 'config' | 'clock' | 'jobs'>;
+export type PaymentDeps = Pick<Deps, 'db' | 'redis' | 'stripe' | 'config' | 'clock' | 'jobs'>;
 
 /**
  * Stripe idempotency key for a session: the booking, how many sessions it had before, and the planned
@@ -222,7 +223,7 @@ async function refundWindowOverride(tx: DbOrTx, deps: Pick<PaymentDeps, 'config'
  */
 export async function requestRefund(deps: PaymentDeps, actor: Actor, input: { bookingId: number; idempotencyKey: string; reason?: string }): Promise<BookingView> {
   let refundJob: number | null = null;
-  const { response } = await idempotentTransaction(
+  const { response } = await withSearchInvalidation(deps, () => idempotentTransaction(
     deps,
     {
       scope: 'payments.requestRefund',
@@ -258,7 +259,7 @@ export async function requestRefund(deps: PaymentDeps, actor: Actor, input: { bo
       const [updated] = await tx.select().from(bookings).where(eq(bookings.id, booking.id));
       return bookingView(tx, updated!);
     },
-  );
+  ));
   if (refundJob) await deps.jobs.outboxCommitted([refundJob]);
   return response;
 }

@@ -37,7 +37,7 @@ describe('POST /auth/register', () => {
     const email = newEmail();
     const res = await api().post(`${AUTH}/register`).send({ email: `  ${email.toUpperCase()} `, password: PASSWORD, name: '  Noura  ' });
     expect(res.status).toBe(201);
-    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['cache-control']).toBe('private, no-store');
     expect(Object.keys(res.body).sort()).toEqual(['accessToken', 'expiresIn', 'refreshToken', 'user']);
     expect(res.body.user).toEqual({ id: expect.any(Number), email, name: 'Noura', role: 'traveller', createdAt: expect.any(String) });
     expect(new Date(res.body.user.createdAt).toISOString()).toBe(res.body.user.createdAt);
@@ -117,7 +117,7 @@ describe('POST /auth/login', () => {
     const { email, user } = await register();
     const res = await api().post(`${AUTH}/login`).send({ email: email.toUpperCase(), password: PASSWORD });
     expect(res.status).toBe(200);
-    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['cache-control']).toBe('private, no-store');
     expect(res.body.user).toEqual(user);
     expect(res.body).toMatchObject({ accessToken: expect.any(String), refreshToken: expect.any(String), expiresIn: 900 });
     const me = await api().get(`${AUTH}/me`).set('Authorization', `Bearer ${res.body.accessToken}`);

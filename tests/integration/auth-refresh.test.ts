@@ -51,7 +51,7 @@ describe('POST /auth/refresh: rotation', () => {
     const { user: { id: userId }, refreshToken } = await signUp();
     const res = await refresh(refreshToken);
     expect(res.status).toBe(200);
-    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['cache-control']).toBe('private, no-store');
     expect(Object.keys(res.body).sort()).toEqual(['accessToken', 'expiresIn', 'refreshToken']);
     expect(res.body.expiresIn).toBe(900);
     expect(res.body.refreshToken).not.toBe(refreshToken);

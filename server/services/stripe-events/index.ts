@@ -12,6 +12,7 @@ import { PermanentEventError, type EventOf, type HandlerContext, type Prefetched
 import { prefetchChargeRefunds, prefetchPaymentSession, prefetchSessionCharge, type PrefetchDeps } from './prefetch.js';
 import { onChargeSucceeded, onPaymentIntentFailed, onPaymentIntentSucceeded, onSessionExpired, onSessionPaidOrPending, onSessionPaymentFailed } from './payments.js';
 import { onChargeRefunded, onRefundEvent } from './refunds.js';
+import { withSearchInvalidation } from '../search-cache.js';
 
 export { PermanentEventError } from './context.js';
 
@@ -66,7 +67,7 @@ function handlerFor<T extends Stripe.Event.Type>(type: T): EventHandler<T> | und
 /** Retries of an unexplained failure after which the event is flagged for a human (it still gets 500). */
 const FLAG_AFTER_RETRIES = 3;
 
-export async function handleStripeEvent(deps: Pick<Deps, 'db' | 'stripe' | 'clock' | 'jobs'>, event: Stripe.Event): Promise<EventOutcome> {
+export async function handleStripeEvent(deps: Pick<Deps, 'db' | 'redis' | 'stripe' | 'clock' | 'jobs'>, event: Stripe.Event): Promise<EventOutcome> {
   const log = logger.child({ stripeEventId: event.id, stripeEventType: event.type });
   await deps.db
     .insert(stripeEvents)
@@ -91,7 +92,8 @@ export async function handleStripeEvent(deps: Pick<Deps, 'db' | 'stripe' | 'cloc
   try {
     const prefetched = (await handler?.prefetch?.(deps, event)) ?? {};
     let handlerTx: Tx | undefined;
-    const outcome = await deps.db.transaction(async (tx) => {
+    // Refunds, late payments and failures give seats back or take them: their searches miss after the commit.
+    const outcome = await withSearchInvalidation(deps, () => deps.db.transaction(async (tx) => {
       handlerTx = tx;
       const [row] = await tx
         .select({ processed: stripeEvents.processed })
@@ -104,7 +106,7 @@ export async function handleStripeEvent(deps: Pick<Deps, 'db' | 'stripe' | 'cloc
       const handled = handler ? await handler.handle({ tx, eventId: event.id, actor: `stripe:${event.id}`, prefetched, now }, event) : 'ignored';
       await tx.update(stripeEvents).set({ processed: true, processedAt: now, lastError: null }).where(eq(stripeEvents.id, event.id));
       return handled;
-    });
+    }));
     log.info({ outcome }, 'stripe event handled');
     // Committed: the jobs its handlers recorded (a confirmation e-mail, a refund) go to the queues now.
     if (handlerTx) await deps.jobs.outboxCommitted(outboxRecordedIn(handlerTx));

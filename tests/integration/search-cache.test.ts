@@ -1,0 +1,142 @@
+import { describe, expect, it } from 'vitest';
+import request from 'supertest';
+import { drizzle } from 'drizzle-orm/mysql2';
+import { eq } from 'drizzle-orm';
+import { createApp } from '../../server/app.js';
+import { createDatabase } from '../../server/db/client.js';
+import * as schema from '../../server/db/schema/index.js';
+import type { Db } from '../../server/db/types.js';
+import { flights } from '../../server/db/schema/index.js';
+import { createRedis } from '../../server/lib/redis.js';
+import { localDate } from '../../server/lib/time.js';
+import { searchFlights } from '../../server/services/flights.js';
+import { expireLapsedHolds } from '../../server/services/bookings.js';
+import { useTestApp } from '../support/lifecycle.js';
+import { createFlight } from '../support/flights.js';
+import { createUser } from '../support/users.js';
+import { newKey, passengers } from '../support/booking-flow.js';
+
+const t = useTestApp();
+
+/** A flight on its own route day (hours ahead pick the day), and the search that lists it. */
+async function listedFlight(hoursAhead: number, seats = 50) {
+  const id = await createFlight(t.db, { seats, departureInHours: hoursAhead });
+  const [row] = await t.db.select().from(flights).where(eq(flights.id, id));
+  const input = { origin: 'RUH', destination: 'JED', date: localDate(row!.departureAt, 'Asia/Riyadh'), passengers: 1 };
+  const path = `/trpc/flights.search?input=${encodeURIComponent(JSON.stringify(input))}`;
+  return { id, input, path };
+}
+
+const seatsOf = (body: { result: { data: { flights: { id: number; seatsAvailable: number }[] } } }, id: number) =>
+  body.result.data.flights.find((f) => f.id === id)?.seatsAvailable;
+
+describe('the versioned search cache', () => {
+  it('answers a hit with the same body as the miss that filled it, and does not ask the database again', async () => {
+    const { id, path } = await listedFlight(24 * 10);
+    const miss = await request(t.baseUrl).get(path);
+    expect(miss.status).toBe(200);
+    // Behind the cache's back (no version bump): a hit must not see it.
+    await t.db.update(flights).set({ seatsAvailable: 7 }).where(eq(flights.id, id));
+    const hit = await request(t.baseUrl).get(path);
+    expect(hit.status).toBe(200);
+    expect(hit.text).toBe(miss.text);
+    expect(seatsOf(hit.body, id)).toBe(50);
+  });
+
+  it('a booking on a listed flight changes the next search: its seat count and its ETag, at once', async () => {
+    const { id, path } = await listedFlight(24 * 11);
+    const before = await request(t.baseUrl).get(path);
+    expect(seatsOf(before.body, id)).toBe(50);
+    const user = await createUser(t.db);
+    await t.trpc(user.accessToken).bookings.create.mutate({ flightId: id, passengers: passengers(2), idempotencyKey: newKey() });
+    const after = await request(t.baseUrl).get(path);
+    expect(seatsOf(after.body, id)).toBe(48);
+    expect(after.headers.etag).toBeDefined();
+    expect(after.headers.etag).not.toBe(before.headers.etag);
+  });
+
+  it('a lapsed hold puts its seats back in the next search', async () => {
+    const { id, path } = await listedFlight(24 * 12);
+    const user = await createUser(t.db);
+    const booking = await t.trpc(user.accessToken).bookings.create.mutate({ flightId: id, passengers: passengers(3), idempotencyKey: newKey() });
+    expect(seatsOf((await request(t.baseUrl).get(path)).body, id)).toBe(47);
+    const later = new Date(Date.now() + (t.deps.config.BOOKING_HOLD_MINUTES + 1) * 60_000);
+    expect(await expireLapsedHolds({ ...t.deps, clock: { now: () => later } })).toContain(booking.id);
+    expect(seatsOf((await request(t.baseUrl).get(path)).body, id)).toBe(50);
+  });
+
+  it('a spike of identical cold searches in one process queries the database once', async () => {
+    const { input } = await listedFlight(24 * 13);
+    // The app's own pool, through a drizzle handle that counts the statements sent to flights.
+    let flightQueries = 0;
+    const database = createDatabase(t.appDatabaseUrl, { connectionLimit: 10 });
+    const counted = drizzle(database.pool, {
+      schema,
+      mode: 'default',
+      logger: { logQuery: (sql) => void (/from `flights`/i.test(sql) && flightQueries++) },
+    }) as Db;
+    try {
+      const answers = await Promise.all(Array.from({ length: 40 }, () => searchFlights({ ...t.deps, db: counted }, input)));
+      expect(flightQueries).toBe(1);
+      expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1);
+      expect(answers[0]).toHaveLength(1);
+    } finally {
+      await database.close();
+    }
+  });
+});
+
+describe('HTTP caching of flights.search', () => {
+  it('is public for a short max-age with a strong ETag, and 304 without a body for a matching If-None-Match', async () => {
+    const { path } = await listedFlight(24 * 14);
+    const first = await request(t.baseUrl).get(path);
+    expect(first.status).toBe(200);
+    expect(first.headers['cache-control']).toBe(`public, max-age=15, stale-while-revalidate=${t.deps.config.SEARCH_HTTP_STALE_SECONDS}`);
+    expect(first.headers.etag).toMatch(/^"[^"]+"$/); // strong: no W/
+    const again = await request(t.baseUrl).get(path).set('If-None-Match', first.headers.etag!);
+    expect(again.status).toBe(304);
+    expect(again.text).toBe('');
+    const other = await request(t.baseUrl).get(path).set('If-None-Match', '"something-else"');
+    expect(other.status).toBe(200);
+    expect(other.text).toBe(first.text);
+  });
+
+  it('keeps errors, signed-in reads and mutations out of shared caches', async () => {
+    const bad = await request(t.baseUrl).get(`/trpc/flights.search?input=${encodeURIComponent(JSON.stringify({ origin: 'RUH' }))}`);
+    expect(bad.status).toBe(400);
+    expect(bad.headers['cache-control']).toBe('private, no-store');
+    expect(bad.headers.etag).toBeUndefined();
+    const user = await createUser(t.db);
+    const me = await request(t.baseUrl).get('/trpc/auth.me').set('Authorization', `Bearer ${user.accessToken}`);
+    expect(me.status).toBe(200);
+    expect(me.headers['cache-control']).toBe('private, no-store');
+    const { id } = await listedFlight(24 * 15);
+    const created = await request(t.baseUrl)
+      .post('/trpc/bookings.create')
+      .set('Authorization', `Bearer ${user.accessToken}`)
+      .send({ flightId: id, passengers: passengers(1), idempotencyKey: newKey() });
+    expect(created.status).toBe(200);
+    expect(created.headers['cache-control']).toBe('private, no-store');
+  });
+});
+
+describe('with Redis down', () => {
+  it('searches still answer from the database, and /health says Redis is degraded with 200', async () => {
+    const { id, path } = await listedFlight(24 * 16);
+    const down = createRedis('redis://127.0.0.1:1');
+    down.on('error', () => undefined);
+    try {
+      const app = createApp({ ...t.deps, redis: down });
+      const res = await request(app).get(path);
+      expect(res.status).toBe(200);
+      expect(seatsOf(res.body, id)).toBe(50);
+      const health = await request(app).get('/health');
+      expect(health.status).toBe(200);
+      expect(health.body.status).toBe('degraded');
+      expect(health.body.checks.redis.status).toBe('degraded');
+      expect(health.body.checks.database.status).toBe('ok');
+    } finally {
+      down.disconnect();
+    }
+  });
+});
