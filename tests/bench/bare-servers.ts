@@ -6,6 +6,11 @@
  *
  * - search-redis: Express + tRPC, one procedure answering from one Redis GET.
  * - search-mysql: Express + tRPC, one procedure running the search's indexed range query with mysql2.
+ * - bookings: Express + tRPC, bookings.create running the statements our bookings.create sends, in the
+ *   same order, with mysql2: claim the idempotency key, then one transaction (read the flight, take the
+ *   seats, check the traveller's hold cap, insert the booking, its passengers and its audit row,
+ *   complete the key). The caller's user id
+ *   comes in a header: no JWT, no zod beyond the input, no drizzle, no logging.
  */
 import express from 'express';
 import { initTRPC } from '@trpc/server';
@@ -13,25 +18,25 @@ import { createExpressMiddleware } from '@trpc/server/adapters/express';
 import { z } from 'zod';
 import mysql from 'mysql2/promise';
 import { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
 
 const mode = process.argv[2];
 const port = Number(process.env.PORT);
-const t = initTRPC.create();
+const t = initTRPC.context<{ userId: number }>().create();
 const SearchInput = z.object({ origin: z.string().length(3), destination: z.string().length(3), date: z.iso.date(), passengers: z.number().int().min(1).max(9) });
 
 function searchRedis() {
   const redis = new Redis(process.env.REDIS_URL!);
   const key = process.env.BARE_SEARCH_KEY!;
   return t.router({
-    search: t.procedure.input(SearchInput).query(async () => JSON.parse((await redis.get(key)) ?? 'null') as unknown),
+    flights: t.router({ search: t.procedure.input(SearchInput).query(async () => JSON.parse((await redis.get(key)) ?? 'null') as unknown) }),
   });
 }
 
 function searchMysql() {
   const pool = mysql.createPool({ uri: process.env.DATABASE_URL!, connectionLimit: 20, timezone: 'Z' });
   // The bare stack knows Riyadh is UTC+3 all year; the app looks the zone up (from memory).
-  return t.router({
-    search: t.procedure.input(SearchInput).query(async ({ input }) => {
+  const search = t.procedure.input(SearchInput).query(async ({ input }) => {
       const start = new Date(`${input.date}T00:00:00+03:00`);
       const end = new Date(start.getTime() + 86_400_000);
       const [rows] = await pool.query<mysql.RowDataPacket[]>(
@@ -52,17 +57,72 @@ function searchMysql() {
           seatsAvailable: r.seats_available as number,
         })),
       };
-    }),
   });
+  return t.router({ flights: t.router({ search }) });
 }
 
-const routers = { 'search-redis': searchRedis, 'search-mysql': searchMysql } as const;
+const BookingInput = z.object({
+  flightId: z.number().int().positive(),
+  passengers: z.array(z.object({ firstName: z.string().min(1).max(64), lastName: z.string().min(1).max(64) })).min(1).max(9),
+  idempotencyKey: z.string().min(8).max(255),
+});
+
+function bookings() {
+  const pool = mysql.createPool({ uri: process.env.DATABASE_URL!, connectionLimit: 20, timezone: 'Z', flags: ['-FOUND_ROWS'] });
+  const create = t.procedure.input(BookingInput).mutation(async ({ ctx, input }) => {
+    const now = new Date();
+    const principal = `user:${ctx.userId}`;
+    const lockedUntil = new Date(now.getTime() + 30_000);
+    const [claim] = await pool.query<mysql.ResultSetHeader>(
+      'INSERT IGNORE INTO idempotency_requests (scope, principal, idempotency_key, fingerprint, status, locked_until, expires_at) VALUES (?,?,?,?,?,?,?)',
+      ['bookings.create', principal, input.idempotencyKey, randomUUID(), 'started', lockedUntil, new Date(now.getTime() + 86_400_000)],
+    );
+    if (claim.affectedRows !== 1) throw new Error('key in use');
+    const conn = await pool.getConnection();
+    try {
+      await conn.beginTransaction();
+      const [[flight]] = await conn.query<mysql.RowDataPacket[]>('SELECT * FROM flights WHERE id = ?', [input.flightId]);
+      if (!flight || (flight.departure_at as Date) <= now) throw new Error('not bookable');
+      const count = input.passengers.length;
+      const [upd] = await conn.query<mysql.ResultSetHeader>('UPDATE flights SET seats_available = seats_available - ? WHERE id = ? AND seats_available >= ?', [count, input.flightId, count]);
+      if (upd.affectedRows !== 1) throw new Error('sold out');
+      // The hold cap: the traveller's row locked, their unpaid holds counted.
+      await conn.query('SELECT id FROM users WHERE id = ? FOR UPDATE', [ctx.userId]);
+      const [[held]] = await conn.query<mysql.RowDataPacket[]>(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(seats_held), 0) AS seats FROM bookings WHERE user_id = ? AND status = 'pending_payment' AND seats_held > 0 AND (hold_expires_at > ? OR payment_status = 'processing')",
+        [ctx.userId, now],
+      );
+      if (Number(held!.n) >= 3 || Number(held!.seats) + count > 9) throw new Error('too many holds');
+      const holdExpiresAt = new Date(now.getTime() + 1_800_000);
+      const total = Number(flight.price_minor) * count;
+      const [ins] = await conn.query<mysql.ResultSetHeader>(
+        "INSERT INTO bookings (user_id, flight_id, passenger_count, total_minor, currency, status, payment_status, seats_held, hold_expires_at, created_at) VALUES (?,?,?,?,?,'pending_payment','unpaid',?,?,?)",
+        [ctx.userId, input.flightId, count, total, flight.currency, count, holdExpiresAt, now],
+      );
+      await conn.query('INSERT INTO booking_passengers (booking_id, position, first_name, last_name) VALUES ?', [input.passengers.map((p, i) => [ins.insertId, i, p.firstName, p.lastName])]);
+      await conn.query("INSERT INTO booking_transitions (booking_id, from_status, to_status, reason, actor) VALUES (?,NULL,'pending_payment','booking created',?)", [ins.insertId, principal]);
+      const response = { id: ins.insertId, status: 'pending_payment', flightId: input.flightId, passengers: input.passengers, totalMinor: total, holdExpiresAt: holdExpiresAt.toISOString() };
+      await conn.query("UPDATE idempotency_requests SET status = 'completed', response = ? WHERE id = ? AND status = 'started' AND locked_until = ?", [JSON.stringify(response), claim.insertId, lockedUntil]);
+      await conn.commit();
+      return response;
+    } catch (err) {
+      await conn.rollback();
+      throw err;
+    } finally {
+      conn.release();
+    }
+  });
+  return t.router({ bookings: t.router({ create }) });
+}
+
+const routers = { 'search-redis': searchRedis, 'search-mysql': searchMysql, bookings } as const;
 const build = routers[mode as keyof typeof routers];
 if (!build) throw new Error(`unknown mode ${mode}; one of ${Object.keys(routers).join(', ')}`);
 
 const app = express();
-// Mounted as flights.search, so the load generator sends the very same request to the app and the baseline.
-app.use('/trpc', createExpressMiddleware({ router: t.router({ flights: build() }) }));
+app.use(express.json());
+// At the app's paths (flights.search, bookings.create): the load generator sends the app and the baseline the same requests.
+app.use('/trpc', createExpressMiddleware({ router: build(), createContext: ({ req }) => ({ userId: Number(req.headers['x-user-id']) }) }));
 app.get('/health', (_req, res) => {
   res.json({ ok: true });
 });

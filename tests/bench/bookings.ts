@@ -3,9 +3,11 @@
  *
  * Booking creations per second and p50/p99 latency at 50 concurrent clients, through the real stack
  * (the API process, tRPC over HTTP, JWT, zod, idempotency, seat hold, booking, passengers, audit
- * row), against a
- * baseline measured in the same run: a bare mysql2 transaction doing the same writes. Scenarios:
- * spread over many flights, all on one flight, and a contended flight that must not oversell.
+ * row), against two baselines measured in the same run: a bare Express + tRPC process running the same
+ * statements with mysql2 (tests/bench/bare-servers.ts, `ratio vs bare tRPC`), and a bare mysql2
+ * transaction doing the same writes from this process (`ratio vs in-process SQL`). Scenarios: spread over
+ * many flights, all on one flight, and a contended flight that must not oversell. Each user makes at most
+ * 3 bookings, under the cap on unpaid bookings per traveller.
  */
 import '../support/setup-env.js';
 import { randomUUID } from 'node:crypto';
@@ -19,6 +21,7 @@ import { createFlight } from '../support/flights.js';
 import { inventoryViolations } from '../../server/services/inventory.js';
 import { fingerprint } from '../../server/services/idempotency.js';
 import { intArg, row, runPool } from './bench-utils.js';
+import { startProcess } from './processes.js';
 
 const N = intArg('n', 2000);
 const CONCURRENCY = intArg('concurrency', 50);
@@ -26,15 +29,17 @@ const SPREAD_FLIGHTS = 200;
 
 // The API runs as its own process, as deployed; this process only plays the clients and the baseline.
 // BENCH_API_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the API process.
-// Each bench client holds hundreds of unpaid bookings: the per-account hold cap (3 bookings, 9 seats by
-// default) is raised for the benchmark, explicitly, because it measures the booking path, not the cap.
-const t = await startE2E({
-  nodeArgs: process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean),
-  env: { MAX_UNPAID_BOOKINGS_PER_USER: '10000', MAX_UNPAID_SEATS_PER_USER: '100000' },
-});
+// The hold caps stay as configured: each traveller makes at most 3 bookings of 1 seat (see appUser).
+const t = await startE2E({ nodeArgs: process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) });
+const bare = await startProcess('bare-bookings', 'tests/bench/bare-servers.ts', { DATABASE_URL: t.databaseUrl }, { args: ['bookings'] });
 try {
-  const users = await Promise.all(Array.from({ length: CONCURRENCY }, () => createUser(t.db)));
-  const clients = users.map((u) => trpcClient(t.api.baseUrl, u.accessToken));
+  // Enough travellers that none holds more than 3 unpaid bookings (warm-up, two runs, the contended flight).
+  const users: Awaited<ReturnType<typeof createUser>>[] = [];
+  const needed = Math.ceil((100 + 2 * N + 1000) / 3) + CONCURRENCY;
+  for (let i = 0; i < needed; i += 100) users.push(...(await Promise.all(Array.from({ length: Math.min(100, needed - i) }, () => createUser(t.db)))));
+  let nextUser = 0;
+  const appUser = () => users[Math.floor(nextUser++ / 3) % users.length]!;
+  const clients = new Map<number, ReturnType<typeof trpcClient>>();
   const passengers = [{ firstName: 'Bench', lastName: 'Traveller' }];
 
   // Flights: SPREAD_FLIGHTS for the spread runs (app and baseline each get their own), one big flight.
@@ -47,12 +52,12 @@ try {
   // load generator shares this 2-core machine with the API and MariaDB, and undici's fetch costs
   // enough CPU to skew the figure. BENCH_CLIENT=trpc uses @trpc/client instead.
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
-  const api = new URL(t.api.baseUrl);
-  const post = (token: string, body: unknown) =>
+  const post = (baseUrl: string, auth: Record<string, string>, body: unknown) =>
     new Promise<unknown>((resolve, reject) => {
       const data = JSON.stringify(body);
+      const url = new URL(baseUrl);
       const req = http.request(
-        { agent, host: api.hostname, port: api.port, method: 'POST', path: '/trpc/bookings.create', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), authorization: `Bearer ${token}` } },
+        { agent, host: url.hostname, port: url.port, method: 'POST', path: '/trpc/bookings.create', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data), ...auth } },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -66,12 +71,15 @@ try {
       req.on('error', reject);
       req.end(data);
     });
-  const appTask = (flightId: number, i: number) => () => {
+  const appTask = (flightId: number) => () => {
     const input = { flightId, passengers, idempotencyKey: `bench-${randomUUID()}` };
-    return process.env.BENCH_CLIENT === 'trpc'
-      ? clients[i % clients.length]!.bookings.create.mutate(input)
-      : post(users[i % users.length]!.accessToken, input);
+    const user = appUser();
+    if (process.env.BENCH_CLIENT !== 'trpc') return post(t.api.baseUrl, { authorization: `Bearer ${user.accessToken}` }, input);
+    if (!clients.has(user.id)) clients.set(user.id, trpcClient(t.api.baseUrl, user.accessToken));
+    return clients.get(user.id)!.bookings.create.mutate(input);
   };
+  const bareTask = (flightId: number, i: number) => () =>
+    post(bare.baseUrl, { 'x-user-id': String(users[i % users.length]!.id) }, { flightId, passengers, idempotencyKey: `bench-${randomUUID()}` });
 
   // Baseline: the same rows a booking writes, in one transaction, straight through mysql2.
   const pool = mysql.createPool({ uri: t.databaseUrl, connectionLimit: CONCURRENCY, timezone: 'Z', flags: ['-FOUND_ROWS'] });
@@ -88,6 +96,8 @@ try {
       await conn.beginTransaction();
       const [upd] = await conn.query<mysql.ResultSetHeader>('UPDATE flights SET seats_available = seats_available - 1 WHERE id = ? AND seats_available >= 1', [flightId]);
       if (upd.affectedRows !== 1) throw new Error('sold out');
+      await conn.query('SELECT id FROM users WHERE id = ? FOR UPDATE', [userId]);
+      await conn.query("SELECT COUNT(*), COALESCE(SUM(seats_held), 0) FROM bookings WHERE user_id = ? AND status = 'pending_payment' AND seats_held > 0 AND (hold_expires_at > ? OR payment_status = 'processing')", [userId, now]);
       const [ins] = await conn.query<mysql.ResultSetHeader>(
         "INSERT INTO bookings (user_id, flight_id, passenger_count, total_minor, currency, status, payment_status, seats_held, hold_expires_at) VALUES (?,?,1,45000,'SAR','pending_payment','unpaid',1,?)",
         [userId, flightId, new Date(now.getTime() + 1_800_000)],
@@ -104,38 +114,45 @@ try {
     }
   };
 
-  const warm = await runPool(CONCURRENCY, Array.from({ length: 100 }, (_, i) => appTask(spreadApp[i % SPREAD_FLIGHTS]!, i)));
-  void warm;
-  const table = [];
+  const spreadBare = await Promise.all(Array.from({ length: SPREAD_FLIGHTS }, () => createFlight(t.db, { seats: 400 })));
+  const oneBare = await createFlight(t.db, { seats: N + 10 });
+  await runPool(CONCURRENCY, Array.from({ length: 100 }, (_, i) => appTask(spreadApp[i % SPREAD_FLIGHTS]!)));
+  await runPool(CONCURRENCY, Array.from({ length: 100 }, (_, i) => bareTask(spreadBare[i % SPREAD_FLIGHTS]!, i)));
+  const table: ReturnType<typeof row>[] = [];
   const base1 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => baseTask(spreadBase[i % SPREAD_FLIGHTS]!, i)));
-  const app1 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => appTask(spreadApp[i % SPREAD_FLIGHTS]!, i)));
+  const bare1 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => bareTask(spreadBare[(i + 100) % SPREAD_FLIGHTS]!, i)));
+  const app1 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => appTask(spreadApp[i % SPREAD_FLIGHTS]!)));
   const base2 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => baseTask(oneBase, i)));
-  const app2 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => appTask(oneApp, i)));
-  table.push(row('baseline: bare SQL, spread over flights', N, base1.wallMs, base1.latencies));
+  const bare2 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => bareTask(oneBare, i)));
+  const app2 = await runPool(CONCURRENCY, Array.from({ length: N }, () => appTask(oneApp)));
+  table.push(row('baseline: in-process SQL, spread over flights', N, base1.wallMs, base1.latencies));
+  table.push(row('baseline: bare Express + tRPC + mysql2, spread', N, bare1.wallMs, bare1.latencies));
   table.push(row('app: bookings.create, spread over flights', N, app1.wallMs, app1.latencies));
-  table.push(row('baseline: bare SQL, one flight', N, base2.wallMs, base2.latencies));
+  table.push(row('baseline: in-process SQL, one flight', N, base2.wallMs, base2.latencies));
+  table.push(row('baseline: bare Express + tRPC + mysql2, one flight', N, bare2.wallMs, bare2.latencies));
   table.push(row('app: bookings.create, one flight', N, app2.wallMs, app2.latencies));
 
   // Contended: 10x more attempts than seats on one flight; count oversells.
   const seats = 100;
   const contended = await createFlight(t.db, { seats });
-  const app3 = await runPool(CONCURRENCY, Array.from({ length: seats * 10 }, (_, i) => appTask(contended, i)));
+  const app3 = await runPool(CONCURRENCY, Array.from({ length: seats * 10 }, () => appTask(contended)));
   table.push(row(`app: ${seats * 10} attempts for ${seats} seats`, seats * 10, app3.wallMs, app3.latencies));
   const okCount = app3.results.filter((r) => r.status === 'fulfilled').length;
   const [[held]] = (await t.db.execute(sql`SELECT COALESCE(SUM(seats_held), 0) AS n FROM bookings WHERE flight_id = ${contended}`)) as unknown as [[{ n: string }]];
   const oversell = Math.max(0, Number(held.n) - seats);
   const violations = await inventoryViolations(t.db, [contended, oneApp, ...spreadApp]);
 
-  const failures = [app1, app2].flatMap((r) => r.results.filter((x) => x.status === 'rejected'));
+  const failures = [app1, app2, bare1, bare2].flatMap((r) => r.results.filter((x) => x.status === 'rejected'));
   console.table(table);
-  const ratio = (table[1]!['ops/s'] / table[0]!['ops/s']).toFixed(2);
-  console.log(`spread-out ratio app/baseline: ${ratio} (aim: >= 0.50)`);
-  console.log(`one-flight ratio app/baseline: ${(table[3]!['ops/s'] / table[2]!['ops/s']).toFixed(2)}`);
+  const r = (a: number, b: number) => (table[a]!['ops/s'] / table[b]!['ops/s']).toFixed(2);
+  console.log(`spread over flights: ratio vs bare tRPC: ${r(2, 1)} (goal >= 0.7); ratio vs in-process SQL: ${r(2, 0)}`);
+  console.log(`one flight:          ratio vs bare tRPC: ${r(5, 4)} (goal >= 0.7); ratio vs in-process SQL: ${r(5, 3)}`);
   console.log(`contended flight: ${okCount} bookings for ${seats} seats; oversell count: ${oversell} (must be 0); inventory violations: ${violations.length}`);
-  if (failures.length) console.log(`unexpected failures in the uncontended runs: ${failures.length}`);
+  if (failures.length) console.log(`unexpected failures in the uncontended runs: ${failures.length}; first: ${String((failures[0] as PromiseRejectedResult).reason).slice(0, 300)}`);
   await pool.end();
   agent.destroy();
   process.exitCode = oversell === 0 && violations.length === 0 ? 0 : 1;
 } finally {
+  await bare.stop();
   await t.close();
 }
