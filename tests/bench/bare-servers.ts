@@ -11,6 +11,11 @@
  *   seats, check the traveller's hold cap, insert the booking, its passengers and its audit row,
  *   complete the key). The caller's user id
  *   comes in a header: no JWT, no zod beyond the input, no drizzle, no logging.
+ * - webhooks: Express + the Stripe SDK's signature check + mysql2, POST /webhooks/stripe: the inserts and
+ *   updates our handler makes for a payment's events (the event row, its lock, the booking and flight
+ *   locks, the charge in the ledger, the payment, the booking confirmed with its audit row and its
+ *   confirmation job, the event marked processed). The booking comes from the event's metadata or the
+ *   payment row; a charge seen before either is marked processed without more (ours asks Stripe).
  */
 import express from 'express';
 import { initTRPC } from '@trpc/server';
@@ -18,6 +23,7 @@ import { createExpressMiddleware } from '@trpc/server/adapters/express';
 import { z } from 'zod';
 import mysql from 'mysql2/promise';
 import { Redis } from 'ioredis';
+import Stripe from 'stripe';
 import { randomUUID } from 'node:crypto';
 
 const mode = process.argv[2];
@@ -115,14 +121,72 @@ function bookings() {
   return t.router({ bookings: t.router({ create }) });
 }
 
-const routers = { 'search-redis': searchRedis, 'search-mysql': searchMysql, bookings } as const;
-const build = routers[mode as keyof typeof routers];
-if (!build) throw new Error(`unknown mode ${mode}; one of ${Object.keys(routers).join(', ')}`);
+type PaymentObject = { id: string; object: string; payment_intent?: string | null; metadata?: Record<string, string> | null; amount?: number; amount_total?: number | null };
 
+function webhooks(app: express.Express) {
+  const pool = mysql.createPool({ uri: process.env.DATABASE_URL!, connectionLimit: 20, timezone: 'Z', flags: ['-FOUND_ROWS'] });
+  const stripe = new Stripe('sk_test_bare');
+  app.post('/webhooks/stripe', express.raw({ type: 'application/json' }), async (req, res) => {
+    let event: Stripe.Event;
+    try {
+      event = stripe.webhooks.constructEvent(req.body as Buffer, String(req.headers['stripe-signature']), process.env.STRIPE_WEBHOOK_SECRET!);
+    } catch {
+      res.status(400).end();
+      return;
+    }
+    const obj = event.data.object as PaymentObject;
+    const pi = obj.object === 'payment_intent' ? obj.id : (obj.payment_intent ?? null);
+    await pool.query('INSERT IGNORE INTO stripe_events (id, type, api_version, stripe_created_at, payload) VALUES (?,?,?,?,?)', [event.id, event.type, event.api_version, new Date(event.created * 1000), JSON.stringify(event)]);
+    const [[seen]] = await pool.query<mysql.RowDataPacket[]>('SELECT processed FROM stripe_events WHERE id = ?', [event.id]);
+    if (seen?.processed) {
+      res.json({ received: true });
+      return;
+    }
+    const conn = await pool.getConnection();
+    try {
+      await conn.beginTransaction();
+      const [[row]] = await conn.query<mysql.RowDataPacket[]>('SELECT processed FROM stripe_events WHERE id = ? FOR UPDATE', [event.id]);
+      if (!row?.processed) {
+        let bookingId = Number(obj.metadata?.bookingId) || undefined;
+        if (!bookingId && pi) bookingId = ((await conn.query<mysql.RowDataPacket[]>('SELECT booking_id FROM payments WHERE stripe_payment_intent_id = ?', [pi]))[0][0]?.booking_id as number | undefined);
+        const [[booking]] = bookingId ? await conn.query<mysql.RowDataPacket[]>('SELECT * FROM bookings WHERE id = ? FOR UPDATE', [bookingId]) : [[undefined]];
+        if (booking && pi) {
+          await conn.query('SELECT id FROM flights WHERE id = ? FOR UPDATE', [booking.flight_id]);
+          await conn.query(
+            "INSERT IGNORE INTO financial_ledger (entry_type, movement_key, booking_id, user_id, amount_minor, currency, stripe_payment_intent_id, stripe_event_id) VALUES ('charge',?,?,?,?,?,?,?)",
+            [`charge:${pi}`, booking.id, booking.user_id, booking.total_minor, booking.currency, pi, event.id],
+          );
+          await conn.query("UPDATE payments SET stripe_payment_intent_id = ?, status = 'succeeded' WHERE booking_id = ?", [pi, booking.id]);
+          const [upd] = await conn.query<mysql.ResultSetHeader>(
+            "UPDATE bookings SET status = 'confirmed', payment_status = 'paid', hold_expires_at = NULL, stripe_payment_intent_id = ? WHERE id = ? AND status = 'pending_payment'",
+            [pi, booking.id],
+          );
+          if (upd.affectedRows === 1) {
+            await conn.query("INSERT INTO booking_transitions (booking_id, from_status, to_status, reason, actor) VALUES (?,'pending_payment','confirmed','payment succeeded',?)", [booking.id, `stripe:${event.id}`]);
+            await conn.query("INSERT IGNORE INTO outbox (topic, dedupe_key, payload, available_at) VALUES ('send_booking_confirmation',?,?,?)", [`booking:${booking.id}`, JSON.stringify({ bookingId: booking.id }), new Date()]);
+          }
+        }
+        await conn.query('UPDATE stripe_events SET processed = 1, processed_at = ? WHERE id = ?', [new Date(), event.id]);
+      }
+      await conn.commit();
+      res.json({ received: true });
+    } catch {
+      await conn.rollback();
+      res.status(500).end();
+    } finally {
+      conn.release();
+    }
+  });
+}
+
+const routers = { 'search-redis': searchRedis, 'search-mysql': searchMysql, bookings } as const;
 const app = express();
+if (mode === 'webhooks') webhooks(app);
+const build = routers[mode as keyof typeof routers];
+if (!build && mode !== 'webhooks') throw new Error(`unknown mode ${mode}; one of ${[...Object.keys(routers), 'webhooks'].join(', ')}`);
 app.use(express.json());
 // At the app's paths (flights.search, bookings.create): the load generator sends the app and the baseline the same requests.
-app.use('/trpc', createExpressMiddleware({ router: build(), createContext: ({ req }) => ({ userId: Number(req.headers['x-user-id']) }) }));
+if (build) app.use('/trpc', createExpressMiddleware({ router: build(), createContext: ({ req }) => ({ userId: Number(req.headers['x-user-id']) }) }));
 app.get('/health', (_req, res) => {
   res.json({ ok: true });
 });

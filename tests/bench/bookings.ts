@@ -29,16 +29,17 @@ const SPREAD_FLIGHTS = 200;
 
 // The API runs as its own process, as deployed; this process only plays the clients and the baseline.
 // BENCH_API_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the API process.
-// The hold caps stay as configured: each traveller makes at most 3 bookings of 1 seat (see appUser).
+// The hold caps stay as configured: each traveller makes at most 3 bookings of 1 seat (see nextTraveller).
 const t = await startE2E({ nodeArgs: process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) });
 const bare = await startProcess('bare-bookings', 'tests/bench/bare-servers.ts', { DATABASE_URL: t.databaseUrl }, { args: ['bookings'] });
 try {
-  // Enough travellers that none holds more than 3 unpaid bookings (warm-up, two runs, the contended flight).
+  // Enough travellers that none holds more than 3 unpaid bookings, the app's and the bare process's
+  // together (both check the cap): warm-ups, two runs each, the contended flight.
   const users: Awaited<ReturnType<typeof createUser>>[] = [];
-  const needed = Math.ceil((100 + 2 * N + 1000) / 3) + CONCURRENCY;
+  const needed = Math.ceil((200 + 4 * N + 1000) / 3) + CONCURRENCY;
   for (let i = 0; i < needed; i += 100) users.push(...(await Promise.all(Array.from({ length: Math.min(100, needed - i) }, () => createUser(t.db)))));
   let nextUser = 0;
-  const appUser = () => users[Math.floor(nextUser++ / 3) % users.length]!;
+  const nextTraveller = () => users[Math.floor(nextUser++ / 3) % users.length]!;
   const clients = new Map<number, ReturnType<typeof trpcClient>>();
   const passengers = [{ firstName: 'Bench', lastName: 'Traveller' }];
 
@@ -73,13 +74,13 @@ try {
     });
   const appTask = (flightId: number) => () => {
     const input = { flightId, passengers, idempotencyKey: `bench-${randomUUID()}` };
-    const user = appUser();
+    const user = nextTraveller();
     if (process.env.BENCH_CLIENT !== 'trpc') return post(t.api.baseUrl, { authorization: `Bearer ${user.accessToken}` }, input);
     if (!clients.has(user.id)) clients.set(user.id, trpcClient(t.api.baseUrl, user.accessToken));
     return clients.get(user.id)!.bookings.create.mutate(input);
   };
-  const bareTask = (flightId: number, i: number) => () =>
-    post(bare.baseUrl, { 'x-user-id': String(users[i % users.length]!.id) }, { flightId, passengers, idempotencyKey: `bench-${randomUUID()}` });
+  const bareTask = (flightId: number) => () =>
+    post(bare.baseUrl, { 'x-user-id': String(nextTraveller().id) }, { flightId, passengers, idempotencyKey: `bench-${randomUUID()}` });
 
   // Baseline: the same rows a booking writes, in one transaction, straight through mysql2.
   const pool = mysql.createPool({ uri: t.databaseUrl, connectionLimit: CONCURRENCY, timezone: 'Z', flags: ['-FOUND_ROWS'] });
@@ -117,13 +118,13 @@ try {
   const spreadBare = await Promise.all(Array.from({ length: SPREAD_FLIGHTS }, () => createFlight(t.db, { seats: 400 })));
   const oneBare = await createFlight(t.db, { seats: N + 10 });
   await runPool(CONCURRENCY, Array.from({ length: 100 }, (_, i) => appTask(spreadApp[i % SPREAD_FLIGHTS]!)));
-  await runPool(CONCURRENCY, Array.from({ length: 100 }, (_, i) => bareTask(spreadBare[i % SPREAD_FLIGHTS]!, i)));
+  await runPool(CONCURRENCY, Array.from({ length: 100 }, (_, i) => bareTask(spreadBare[i % SPREAD_FLIGHTS]!)));
   const table: ReturnType<typeof row>[] = [];
   const base1 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => baseTask(spreadBase[i % SPREAD_FLIGHTS]!, i)));
-  const bare1 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => bareTask(spreadBare[(i + 100) % SPREAD_FLIGHTS]!, i)));
+  const bare1 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => bareTask(spreadBare[(i + 100) % SPREAD_FLIGHTS]!)));
   const app1 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => appTask(spreadApp[i % SPREAD_FLIGHTS]!)));
   const base2 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => baseTask(oneBase, i)));
-  const bare2 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => bareTask(oneBare, i)));
+  const bare2 = await runPool(CONCURRENCY, Array.from({ length: N }, () => bareTask(oneBare)));
   const app2 = await runPool(CONCURRENCY, Array.from({ length: N }, () => appTask(oneApp)));
   table.push(row('baseline: in-process SQL, spread over flights', N, base1.wallMs, base1.latencies));
   table.push(row('baseline: bare Express + tRPC + mysql2, spread', N, bare1.wallMs, bare1.latencies));
