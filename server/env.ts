@@ -137,6 +137,8 @@ const EnvSchema = z.object({
   RATE_LIMIT_REFRESH_PER_IP: rateLimitRule('RATE_LIMIT_REFRESH_PER_IP', '50/15m'),
   RATE_LIMIT_REFRESH_PER_ACCOUNT: rateLimitRule('RATE_LIMIT_REFRESH_PER_ACCOUNT', '30/15m'),
   RATE_LIMIT_REGISTER_PER_IP: rateLimitRule('RATE_LIMIT_REGISTER_PER_IP', '20/1h'),
+  /** API processes on PORT (node:cluster): 1 runs the API in the started process; use one per core in production. */
+  API_WORKERS: z.coerce.number().int().min(1).max(64).default(1),
   /** Life of a cached flights.search answer in Redis, in seconds; 0 turns the search cache off. */
   SEARCH_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(3600).default(120),
   /** Cache-Control max-age of flights.search over GET, for browsers and CDNs (seat counts move: keep it short). */

@@ -1,62 +1,15 @@
+import cluster from 'node:cluster';
 import { env } from './env.js';
-import { logger } from './lib/logger.js';
-import { initSentry, flushSentry } from './lib/sentry.js';
-import { createDatabase } from './db/client.js';
-import { createRedis } from './lib/redis.js';
-import { createStripe } from './lib/stripe.js';
-import { systemClock, type Deps } from './deps.js';
-import { createApp } from './app.js';
-import { connectJobs } from './jobs/dispatcher.js';
-import { installProcessHandlers } from './lib/process-handlers.js';
 
-// The API's composition root: the one place its dependencies are built (tests build their own).
-initSentry('api', env);
-installProcessHandlers('api');
-
-const database = createDatabase(env.DATABASE_URL);
-const redis = createRedis(env.REDIS_URL, { keyPrefix: env.REDIS_KEY_PREFIX || undefined });
-const stripe = createStripe(env.STRIPE_SECRET_KEY, env.STRIPE_API_BASE);
-// Jobs recorded by a request (a refund, an e-mail) are handed to the worker's queues after the commit.
-const jobs = connectJobs(database.db, env.REDIS_URL, env.REDIS_KEY_PREFIX);
-const deps: Deps = { db: database.db, redis, stripe, config: env, clock: systemClock, logger, jobs: jobs.dispatcher };
-const app = createApp(deps);
-
-const server = app.listen(env.PORT, () => {
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : env.PORT;
-  logger.info({ port }, `API listening on http://localhost:${port}`);
-});
-// Idle keep-alive sockets must not hold shutdown open; in-flight requests still finish.
-server.keepAliveTimeout = 5_000;
-
-/** Closing a pool or a connection to a server that stopped answering must not hold shutdown forever. */
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  return Promise.race([p, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms).unref())]);
+/**
+ * The API entrypoint. With API_WORKERS=1 (the default) this process is the API. With more, it is a
+ * node:cluster primary that runs that many API processes on the same port (the kernel spreads the
+ * connections) and restarts one that dies: the HTTP stack is CPU-bound in one process, so one per core
+ * is how the API uses the machine. Each worker is a whole API process (api-server.ts).
+ */
+if (cluster.isPrimary && env.API_WORKERS > 1) {
+  const { runClusterPrimary } = await import('./cluster.js');
+  runClusterPrimary(env.API_WORKERS);
+} else {
+  await import('./api-server.js');
 }
-
-let shuttingDown = false;
-async function shutdown(signal: string): Promise<void> {
-  if (shuttingDown) return;
-  shuttingDown = true;
-  logger.info({ signal }, 'shutting down: no new connections, finishing in-flight requests');
-  // A hard deadline, kept referenced: whatever hangs (a request, a half-closed Redis socket), we exit.
-  setTimeout(() => {
-    logger.error('shutdown did not finish within 15 s; exiting');
-    process.exit(1);
-  }, 15_000);
-  await new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    // Keep-alive sockets become idle as their last response finishes: close each as soon as it does.
-    const sweep = setInterval(() => server.closeIdleConnections(), 50);
-    server.once('close', () => clearInterval(sweep));
-    server.closeIdleConnections();
-  });
-  await Promise.allSettled([withTimeout(database.close(), 5000), withTimeout(redis.quit(), 2000), withTimeout(jobs.close(), 2000)]);
-  redis.disconnect();
-  await flushSentry();
-  logger.info('shutdown complete');
-  process.exit(0);
-}
-
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));

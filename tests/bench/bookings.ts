@@ -1,5 +1,5 @@
 /**
- * npm run bench:bookings [-- --n=2000 --concurrency=50]
+ * npm run bench:bookings [-- --n=2000 --concurrency=50 --workers=1]
  *
  * Booking creations per second and p50/p99 latency at 50 concurrent clients, through the real stack
  * (the API process, tRPC over HTTP, JWT, zod, idempotency, seat hold, booking, passengers, audit
@@ -30,13 +30,17 @@ const SPREAD_FLIGHTS = 200;
 // The API runs as its own process, as deployed; this process only plays the clients and the baseline.
 // BENCH_API_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof' profiles the API process.
 // The hold caps stay as configured: each traveller makes at most 3 bookings of 1 seat (see nextTraveller).
-const t = await startE2E({ nodeArgs: process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean) });
+// --workers=N runs the API as N processes under node:cluster (API_WORKERS), as `npm start` does.
+const WORKERS = intArg('workers', 1);
+const t = await startE2E({ nodeArgs: process.env.BENCH_API_NODE_ARGS?.split(' ').filter(Boolean), env: { API_WORKERS: String(WORKERS) } });
+console.log(`API processes: ${WORKERS}; bare baseline processes: 1`);
 const bare = await startProcess('bare-bookings', 'tests/bench/bare-servers.ts', { DATABASE_URL: t.databaseUrl }, { args: ['bookings'] });
 try {
-  // Enough travellers that none holds more than 3 unpaid bookings, the app's and the bare process's
-  // together (both check the cap): warm-ups, two runs each, the contended flight.
+  // Enough travellers that none holds more than 3 unpaid bookings, counting every side's bookings (they
+  // share the database, and the app and the bare process check the cap): warm-ups, two runs each, the
+  // contended flight.
   const users: Awaited<ReturnType<typeof createUser>>[] = [];
-  const needed = Math.ceil((200 + 4 * N + 1000) / 3) + CONCURRENCY;
+  const needed = Math.ceil((200 + 6 * N + 1000) / 3) + CONCURRENCY;
   for (let i = 0; i < needed; i += 100) users.push(...(await Promise.all(Array.from({ length: Math.min(100, needed - i) }, () => createUser(t.db)))));
   let nextUser = 0;
   const nextTraveller = () => users[Math.floor(nextUser++ / 3) % users.length]!;
@@ -84,10 +88,10 @@ try {
 
   // Baseline: the same rows a booking writes, in one transaction, straight through mysql2.
   const pool = mysql.createPool({ uri: t.databaseUrl, connectionLimit: CONCURRENCY, timezone: 'Z', flags: ['-FOUND_ROWS'] });
-  const baseTask = (flightId: number, i: number) => async () => {
+  const baseTask = (flightId: number) => async () => {
     const conn = await pool.getConnection();
     try {
-      const userId = users[i % users.length]!.id;
+      const userId = nextTraveller().id;
       const key = `bench-${randomUUID()}`;
       const now = new Date();
       await conn.query(
@@ -120,10 +124,10 @@ try {
   await runPool(CONCURRENCY, Array.from({ length: 100 }, (_, i) => appTask(spreadApp[i % SPREAD_FLIGHTS]!)));
   await runPool(CONCURRENCY, Array.from({ length: 100 }, (_, i) => bareTask(spreadBare[i % SPREAD_FLIGHTS]!)));
   const table: ReturnType<typeof row>[] = [];
-  const base1 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => baseTask(spreadBase[i % SPREAD_FLIGHTS]!, i)));
+  const base1 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => baseTask(spreadBase[i % SPREAD_FLIGHTS]!)));
   const bare1 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => bareTask(spreadBare[(i + 100) % SPREAD_FLIGHTS]!)));
   const app1 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => appTask(spreadApp[i % SPREAD_FLIGHTS]!)));
-  const base2 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => baseTask(oneBase, i)));
+  const base2 = await runPool(CONCURRENCY, Array.from({ length: N }, () => baseTask(oneBase)));
   const bare2 = await runPool(CONCURRENCY, Array.from({ length: N }, () => bareTask(oneBare)));
   const app2 = await runPool(CONCURRENCY, Array.from({ length: N }, () => appTask(oneApp)));
   table.push(row('baseline: in-process SQL, spread over flights', N, base1.wallMs, base1.latencies));
