@@ -38,8 +38,12 @@ export interface SearchKey extends RouteDay {
 
 export type SearchCacheDeps = Pick<Deps, 'redis' | 'config'>;
 
-/** How long a process holding the fill lock may take before another one fills instead. */
-const LOCK_MS = 2_000;
+/**
+ * How long a process holding the fill lock may take before another one fills instead. Generous: under a
+ * spike the filler's event loop is busy with the very requests that wait for it, and a lock that lapses
+ * early costs a second query (seen at 2 s on a loaded 2-core machine).
+ */
+const LOCK_MS = 5_000;
 /** How often a process waiting for another one's fill looks for the entry. */
 const POLL_MS = 15;
 
@@ -116,7 +120,10 @@ async function fillOnce<T>(redis: Redis, ttl: number, entryKey: string, fill: ()
       const seen = await quietly('wait', () => redis.mget(entryKey, lockKey));
       if (!seen) break;
       if (seen[0]) return JSON.parse(seen[0]) as T;
-      if (!seen[1]) break; // the filler gave up or died: fill it here
+      if (!seen[1]) {
+        logger.debug({ entryKey }, 'search cache: the other filler gave up or its lock lapsed; filling here');
+        break;
+      }
     }
   }
   const value = await fill();

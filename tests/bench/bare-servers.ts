@@ -187,7 +187,7 @@ if (!build && mode !== 'webhooks') throw new Error(`unknown mode ${mode}; one of
 app.use(express.json());
 // At the app's paths (flights.search, bookings.create): the load generator sends the app and the baseline the same requests.
 if (build) app.use('/trpc', createExpressMiddleware({ router: build(), createContext: ({ req }) => ({ userId: Number(req.headers['x-user-id']) }) }));
-app.get('/health', (_req, res) => {
+app.get('/health/live', (_req, res) => {
   res.json({ ok: true });
 });
 const server = app.listen(port, '127.0.0.1');

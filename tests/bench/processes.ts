@@ -74,7 +74,7 @@ export async function startProcess(
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
     try {
-      const res = await fetch(`${baseUrl}${opts.readyPath ?? '/health'}`);
+      const res = await fetch(`${baseUrl}${opts.readyPath ?? '/health/live'}`);
       if (res.ok) break;
     } catch {
       // not listening yet
