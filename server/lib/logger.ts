@@ -43,21 +43,15 @@ export function loggerOptions(level: string): LoggerOptions {
  * The one logger. Every line written while a request or job is running carries its requestId (and
  * user/job when known) through AsyncLocalStorage, so services never need a logger passed in.
  */
-export const logger = pino({
-  ...loggerOptions(env.LOG_LEVEL),
-  ...(env.NODE_ENV === 'development' && process.stdout.isTTY
+const pretty: LoggerOptions =
+  env.NODE_ENV === 'development' && process.stdout.isTTY
     ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
-    : {}),
-});
+    : {};
+
+export const logger = pino({ ...loggerOptions(env.LOG_LEVEL), ...pretty });
 
 /**
  * The same logger without the request-context mixin, for pino-http (http/request-context.ts): it binds
  * the request id to its per-request child itself, and the mixin would write it a second time on the line.
  */
-export const httpLogger = pino({
-  ...loggerOptions(env.LOG_LEVEL),
-  mixin: undefined,
-  ...(env.NODE_ENV === 'development' && process.stdout.isTTY
-    ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
-    : {}),
-});
+export const httpLogger = pino({ ...loggerOptions(env.LOG_LEVEL), mixin: undefined, ...pretty });
