@@ -9,7 +9,7 @@ import { reconcileWithStripe, summary } from '../services/reconciliation.js';
 export const RECONCILIATION_SCHEDULE = { id: 'reconcile-daily', repeat: { pattern: '0 2 * * *', tz: 'Asia/Riyadh' } } as const;
 
 /** The scheduled run: the same reconciliation as `npm run jobs:reconcile`, over the default window. */
-export async function processReconciliation(deps: Pick<Deps, 'db' | 'stripe' | 'clock' | 'jobs'>, _job: Job): Promise<unknown> {
+export async function processReconciliation(deps: Pick<Deps, 'db' | 'redis' | 'stripe' | 'clock' | 'jobs'>, _job: Job): Promise<unknown> {
   const report = await reconcileWithStripe(deps, { trigger: 'schedule' });
   return { runId: report.runId, ...summary(report) };
 }

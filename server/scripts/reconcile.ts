@@ -5,6 +5,7 @@ import { logger } from '../lib/logger.js';
 import { runWithContext } from '../lib/request-context.js';
 import { createDatabase } from '../db/client.js';
 import { createStripe } from '../lib/stripe.js';
+import { createRedis } from '../lib/redis.js';
 import { systemClock } from '../deps.js';
 import { connectJobs } from '../jobs/dispatcher.js';
 import { reconcileWithStripe, summary } from '../services/reconciliation.js';
@@ -29,10 +30,12 @@ try {
 const database = createDatabase(env.DATABASE_URL, { connectionLimit: 2 });
 const jobs = connectJobs(database.db, env.REDIS_URL, env.REDIS_KEY_PREFIX);
 const stripe = createStripe(env.STRIPE_SECRET_KEY, env.STRIPE_API_BASE);
+// Re-driven events that move seats make their searches miss (services/search-cache.ts).
+const redis = createRedis(env.REDIS_URL, { keyPrefix: env.REDIS_KEY_PREFIX || undefined, lazyConnect: true });
 const out = (line = '') => process.stdout.write(`${line}\n`);
 try {
   const report = await runWithContext({ requestId: `reconcile:manual:${Date.now()}` }, () =>
-    reconcileWithStripe({ db: database.db, stripe, clock: systemClock, jobs: jobs.dispatcher }, { since, trigger: 'manual' }),
+    reconcileWithStripe({ db: database.db, redis, stripe, clock: systemClock, jobs: jobs.dispatcher }, { since, trigger: 'manual' }),
   );
   const s = summary(report);
   out(`reconciliation run ${report.runId}: ${s.windowStart} .. ${s.windowEnd}`);
@@ -51,4 +54,5 @@ try {
 } finally {
   await jobs.close();
   await database.close();
+  redis.disconnect();
 }

@@ -21,7 +21,7 @@ import { handleStripeEvent, HANDLED_EVENT_TYPES } from './stripe-events/index.js
  * Each run writes a `reconciliation_runs` row. Every step is idempotent, so a second run changes
  * nothing the first did not. Stripe keeps events 30 days: a longer window is cut to that.
  */
-export type ReconcileDeps = Pick<Deps, 'db' | 'stripe' | 'clock' | 'jobs'>;
+export type ReconcileDeps = Pick<Deps, 'db' | 'redis' | 'stripe' | 'clock' | 'jobs'>;
 
 export const DEFAULT_RECONCILE_WINDOW_HOURS = 72;
 const STRIPE_EVENT_RETENTION_MS = 30 * 24 * 3600_000;
