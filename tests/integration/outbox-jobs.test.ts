@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { bookings, outbox } from '../../server/db/schema/index.js';
 import { connectJobs } from '../../server/jobs/dispatcher.js';
 import { relayOutbox } from '../../server/jobs/outbox-relay.js';
-import { OUTBOX_JOBS, outboxJobId, type OutboxJobData } from '../../server/jobs/queues.js';
+import { OUTBOX_JOBS, outboxJobId, WEBHOOK_RETRY, webhookRetryJobId, type OutboxJobData, type WebhookRetryJobData } from '../../server/jobs/queues.js';
 import { cancelBooking } from '../../server/services/bookings.js';
 import { enqueueOutbox, outboxCounts } from '../../server/services/outbox.js';
-import { bookAndOpenCheckout, bookingRow, newKey } from '../support/booking-flow.js';
+import { bookAndOpenCheckout, bookingRow, eventRow, newKey } from '../support/booking-flow.js';
+import { eventually } from '../support/e2e.js';
 import { outboxRowWhen } from '../support/jobs.js';
 import { runEntrypoint, sharedProcessEnv } from '../support/spawn.js';
 import { useTestApp } from '../support/lifecycle.js';
@@ -84,5 +85,30 @@ describe('the outbox hands its rows to BullMQ', () => {
       t.fakeStripe.setFault({ mode: 'none' });
     }
     expect(await bookingRow(t, booking.id)).toMatchObject({ needsAttention: true });
+  });
+});
+
+describe('webhook retries', () => {
+  it('a verified event that keeps failing gets a retry job, and is flagged needs_attention after its last attempt', async () => {
+    const flow = await bookAndOpenCheckout(t, { seats: 10, passengers: 1 });
+    const completed = t.fakeStripe.completeSession(flow.sessionId).find((e) => e.type === 'checkout.session.completed')!;
+    // The fault lives in the database: every ledger write is refused.
+    await t.db.execute(sql.raw(`CREATE TRIGGER trg_jobs_refuse_ledger BEFORE INSERT ON financial_ledger FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ledger offline'`));
+    try {
+      expect((await t.fakeStripe.deliver(completed)).status).toBe(500);
+      const scheduled = (await t.queues.webhookRetry.getJob(webhookRetryJobId(completed.id)))!;
+      expect(await scheduled.isDelayed()).toBe(true);
+      expect(scheduled.data).toMatchObject({ eventId: completed.id, requestId: expect.any(String) });
+      // The same job at its last attempt, now.
+      await scheduled.remove();
+      const data: WebhookRetryJobData = { eventId: completed.id, requestId: null };
+      await t.queues.webhookRetry.add('retry-stripe-event', data, { ...WEBHOOK_RETRY.opts, attempts: 1, jobId: webhookRetryJobId(completed.id) });
+      await eventually(async () => (await eventRow(t, completed.id))?.needsAttention);
+    } finally {
+      await t.db.execute(sql.raw('DROP TRIGGER IF EXISTS trg_jobs_refuse_ledger'));
+    }
+    // Two failures (the delivery, the retry): below the unexplained-failure threshold, so the flag is the retry's.
+    expect(await eventRow(t, completed.id)).toMatchObject({ processed: false, needsAttention: true, retryCount: 2 });
+    expect((await bookingRow(t, flow.booking.id)).status).toBe('pending_payment');
   });
 });
