@@ -59,8 +59,14 @@ export function createJobDispatcher(db: Db, queues: Queues): JobDispatcher {
     async stripeEventFailed(eventId) {
       try {
         const data: WebhookRetryJobData = { eventId, requestId: currentRequestId() ?? null };
-        const add = queues.webhookRetry.add('retry-stripe-event', data, { ...WEBHOOK_RETRY.opts, jobId: webhookRetryJobId(eventId), delay: WEBHOOK_RETRY.firstDelayMs });
-        await within(add, HANDOFF_TIMEOUT_MS, 'scheduling a stripe event retry');
+        const schedule = async () => {
+          // A retry job that failed without flagging the event (it stalled out) would keep its id and
+          // make this add a no-op for a week: make room for a fresh one.
+          const previous = await queues.webhookRetry.getJob(webhookRetryJobId(eventId));
+          if (previous && (await previous.isFailed())) await previous.remove();
+          await queues.webhookRetry.add('retry-stripe-event', data, { ...WEBHOOK_RETRY.opts, jobId: webhookRetryJobId(eventId), delay: WEBHOOK_RETRY.firstDelayMs });
+        };
+        await within(schedule(), HANDOFF_TIMEOUT_MS, 'scheduling a stripe event retry');
       } catch (err) {
         // Stripe redelivers, the relay's sweep and the reconciliation find unprocessed events too.
         logger.warn({ err, stripeEventId: eventId }, 'could not schedule the retry of a stripe event; the relay will');

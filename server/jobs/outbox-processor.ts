@@ -82,7 +82,8 @@ export async function processOutboxJob(deps: WorkerDeps, job: Job<OutboxJobData>
   }
 }
 
-async function reportFailedForGood(deps: WorkerDeps, row: typeof outbox.$inferSelect, summary: string, err: unknown, log: Record<string, unknown>) {
+/** Logs, reports and flags an outbox row that failed for good (the relay uses it for a job that ended unrecorded). */
+export async function reportFailedForGood(deps: Pick<Deps, 'db'>, row: typeof outbox.$inferSelect, summary: string, err: unknown, log: Record<string, unknown>) {
   logger.error({ ...log, err }, 'outbox job failed for good; flagged for attention (npm run outbox:retry -- <id> requeues it)');
   captureException(err, { outboxId: row.id, topic: row.topic });
   const bookingId = (row.payload as { bookingId?: number }).bookingId;

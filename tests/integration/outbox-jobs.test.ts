@@ -1,14 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { eq, sql } from 'drizzle-orm';
-import { bookings, outbox } from '../../server/db/schema/index.js';
+import { bookings, outbox, stripeEvents } from '../../server/db/schema/index.js';
 import { connectJobs } from '../../server/jobs/dispatcher.js';
 import { relayOutbox } from '../../server/jobs/outbox-relay.js';
 import { OUTBOX_JOBS, outboxJobId, WEBHOOK_RETRY, webhookRetryJobId, type OutboxJobData, type WebhookRetryJobData } from '../../server/jobs/queues.js';
 import { cancelBooking } from '../../server/services/bookings.js';
-import { enqueueOutbox, outboxCounts } from '../../server/services/outbox.js';
+import { enqueueOutbox, markOutboxEnqueued, outboxCounts } from '../../server/services/outbox.js';
 import { bookAndOpenCheckout, bookingRow, eventRow, newKey } from '../support/booking-flow.js';
 import { eventually } from '../support/e2e.js';
-import { outboxRowWhen } from '../support/jobs.js';
+import { outboxRowWhen, skipBackOff } from '../support/jobs.js';
 import { runEntrypoint, sharedProcessEnv } from '../support/spawn.js';
 import { useTestApp } from '../support/lifecycle.js';
 
@@ -88,6 +88,42 @@ describe('the outbox hands its rows to BullMQ', () => {
   });
 });
 
+describe('the relay repairs rows whose job can no longer finish them', () => {
+  const muchLater = () => ({ ...t.deps, clock: { now: () => new Date(Date.now() + 10 * 60_000) } });
+
+  it('a row handed over whose job Redis lost is enqueued again, and runs once', async () => {
+    const { booking, paymentIntentId } = await confirmedBooking();
+    const id = (await enqueueOutbox(t.db, 'stripe_refund', `lost:${booking.id}`, { bookingId: booking.id, paymentIntentId }, new Date()))!;
+    // Handed over, then lost (a failover): the row says enqueued, BullMQ has no such job.
+    await markOutboxEnqueued(t.db, [id]);
+    expect(await t.queues.stripe.getJob(outboxJobId(id))).toBeUndefined();
+    expect((await relayOutbox(t.deps, t.queues)).reEnqueued).toBe(0); // too early to call it lost
+    expect((await relayOutbox(muchLater(), t.queues)).reEnqueued).toBe(1);
+    await outboxRowWhen(t.db, `stripe_refund:lost:${booking.id}`, (r) => r.status === 'dispatched');
+    expect([...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId)).toHaveLength(1);
+    expect((await relayOutbox(muchLater(), t.queues)).reEnqueued).toBe(0);
+  });
+
+  it('a row whose job ended without recording an outcome becomes failed, flagged and requeueable', async () => {
+    const { booking, paymentIntentId } = await confirmedBooking();
+    await t.db.update(bookings).set({ needsAttention: false }).where(eq(bookings.id, booking.id));
+    // A job that ended while its row was not there to record it: the row stays pending behind a finished job.
+    const [{ maxId }] = (await t.db.select({ maxId: sql<number>`COALESCE(MAX(id), 0)` }).from(outbox)) as [{ maxId: number }];
+    const id = Number(maxId) + 1000;
+    const data: OutboxJobData = { outboxId: id, topic: 'stripe_refund', requestId: null };
+    await t.queues.stripe.add('stripe_refund', data, { ...OUTBOX_JOBS.stripe_refund.opts, jobId: outboxJobId(id) });
+    await eventually(async () => ((await (await t.queues.stripe.getJob(outboxJobId(id)))?.isCompleted()) ? true : null));
+    await t.db.insert(outbox).values({ id, topic: 'stripe_refund', dedupeKey: `stripe_refund:ended:${booking.id}`, payload: { bookingId: booking.id, paymentIntentId }, availableAt: new Date() });
+    await markOutboxEnqueued(t.db, [id]);
+
+    expect((await relayOutbox(muchLater(), t.queues)).endedUnrecorded).toBe(1);
+    const [row] = await t.db.select().from(outbox).where(eq(outbox.id, id));
+    expect(row).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/job completed without recording an outcome/) });
+    expect(await bookingRow(t, booking.id)).toMatchObject({ needsAttention: true, attentionReason: expect.stringMatching(/^stripe_refund failed/) });
+    expect([...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId)).toHaveLength(0);
+  });
+});
+
 describe('webhook retries', () => {
   it('a verified event that keeps failing gets a retry job, and is flagged needs_attention after its last attempt', async () => {
     const flow = await bookAndOpenCheckout(t, { seats: 10, passengers: 1 });
@@ -110,5 +146,12 @@ describe('webhook retries', () => {
     // Two failures (the delivery, the retry): below the unexplained-failure threshold, so the flag is the retry's.
     expect(await eventRow(t, completed.id)).toMatchObject({ processed: false, needsAttention: true, retryCount: 2 });
     expect((await bookingRow(t, flow.booking.id)).status).toBe('pending_payment');
+
+    // The cause is gone and an operator clears the flag: a new retry takes the failed job's id.
+    await t.db.update(stripeEvents).set({ needsAttention: false }).where(eq(stripeEvents.id, completed.id));
+    await t.deps.jobs.stripeEventFailed(completed.id);
+    await skipBackOff(t.queues.webhookRetry, webhookRetryJobId(completed.id));
+    await eventually(async () => (await eventRow(t, completed.id))?.processed);
+    expect((await bookingRow(t, flow.booking.id)).status).toBe('confirmed');
   });
 });
