@@ -6,11 +6,14 @@ import { count, eq } from 'drizzle-orm';
 import { createUser } from '../support/users.js';
 import { createFlight, seatsAvailable } from '../support/flights.js';
 import { trpcError } from '../support/trpc-errors.js';
-import { bookingRow, newKey, passengers } from '../support/booking-flow.js';
+import { bookingRow, ledgerFor, newKey, passengers } from '../support/booking-flow.js';
 import { bookings, idempotencyRequests, outbox, payments } from '../../server/db/schema/index.js';
 import { inventoryViolations } from '../../server/services/inventory.js';
 import { outboxRowWhen, skipOutboxBackOff } from '../support/jobs.js';
 import { createCheckoutSession } from '../../server/services/payments.js';
+import { enqueueOutbox } from '../../server/services/outbox.js';
+import { OUTBOX_JOBS, outboxJobId, type OutboxJobData } from '../../server/jobs/queues.js';
+import { requeueFailedOutbox } from '../../server/jobs/requeue.js';
 import { createStripe } from '../../server/lib/stripe.js';
 import { AppError } from '../../server/lib/errors.js';
 import { env } from '../../server/env.js';
@@ -450,13 +453,45 @@ describe('payments.requestRefund', () => {
     const { booking, client } = await pendingBooking(t);
     const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
     const paymentIntentId = await payAndConfirm(t, booking.id, sessionId);
-    t.fakeStripe.setFault({ mode: 'error', after: true, times: 1, pathPrefix: '/v1/refunds' });
+    t.fakeStripe.setFault({ mode: 'error', after: true, times: 1, pathPrefix: '/v1/refunds', method: 'POST' });
     await client.payments.requestRefund.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
     const job = await outboxRowOnce(t, `stripe_refund:booking:${booking.id}`, failedOnce);
     await skipOutboxBackOff(t.queues.stripe, job.id);
     await outboxRowOnce(t, `stripe_refund:booking:${booking.id}`, dispatched);
-    expect(refundRequests(t, paymentIntentId)).toHaveLength(2);
+    // The retry finds the refund at Stripe by its metadata and adopts it: no second request to make it.
+    expect(refundRequests(t, paymentIntentId)).toHaveLength(1);
     expect([...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId)).toHaveLength(1);
+  });
+
+  it('a refund that Stripe made more than a day before outbox:retry requeues its failed row is adopted, not made again', async () => {
+    const { booking, client } = await pendingBooking(t);
+    const { sessionId } = await client.payments.createCheckoutSession.mutate({ bookingId: booking.id, idempotencyKey: newKey() });
+    const paymentIntentId = await payAndConfirm(t, booking.id, sessionId);
+    // A partial refund from the Dashboard first: money remains on the charge, so a second refund of
+    // ours would go through at Stripe rather than be refused.
+    await t.fakeStripe.deliverAll(t.fakeStripe.refundFromDashboard(paymentIntentId, 10_000));
+    const dedupeKey = `stripe_refund:booking:${booking.id}`;
+    const id = (await enqueueOutbox(t.db, 'stripe_refund', `booking:${booking.id}`, { bookingId: booking.id, paymentIntentId, amountMinor: 20_000 }, new Date()))!;
+    // Its last attempt reaches Stripe, which makes the refund, but the answer is lost: the row fails for good.
+    t.fakeStripe.setFault({ mode: 'error', after: true, times: 1, pathPrefix: '/v1/refunds', method: 'POST' });
+    const data: OutboxJobData = { outboxId: id, topic: 'stripe_refund', requestId: 'req-lost-refund' };
+    await t.queues.stripe.add('stripe_refund', data, { ...OUTBOX_JOBS.stripe_refund.opts, attempts: 1, jobId: outboxJobId(id) });
+    await outboxRowOnce(t, dedupeKey, (r) => r.status === 'failed');
+    const made = [...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId && r.amount === 20_000);
+    expect(made).toHaveLength(1);
+    await t.fakeStripe.deliverAll(t.fakeStripe.events.filter((e) => e.type === 'refund.created' && (e.data.object as Stripe.Refund).id === made[0]!.id));
+
+    // A day later Stripe has forgotten the idempotency key; the operator requeues the row.
+    t.fakeStripe.forgetIdempotencyKeys();
+    expect(await requeueFailedOutbox(t.db, t.queues, id)).not.toBeNull();
+    expect(await outboxRowOnce(t, dedupeKey, dispatched)).toMatchObject({ attempts: 2, lastError: null });
+    expect(refundRequests(t, paymentIntentId)).toHaveLength(1);
+    expect([...t.fakeStripe.refunds.values()].filter((r) => r.payment_intent === paymentIntentId).map((r) => r.amount)).toEqual([10_000, 20_000]);
+    const refunds = (await ledgerFor(t, booking.id)).filter((e) => e.entryType === 'refund');
+    expect(refunds.map((e) => [e.stripeRefundId, e.amountMinor])).toEqual([
+      [expect.any(String), 10_000],
+      [made[0]!.id, 20_000],
+    ]);
   });
 });
 

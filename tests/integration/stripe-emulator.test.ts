@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStripeEmulator, type StripeEmulator } from '../../server/dev/stripe-emulator/index.js';
+import { createIdempotencyStore, IDEMPOTENCY_KEY_RETENTION_MS } from '../../server/dev/stripe-emulator/idempotency.js';
 import fixtures from '../support/stripe-fixtures.json' with { type: 'json' };
 import { chargeAt, eventOf, idOf, paymentIntentAt, paymentIntentIdOf, sessionAt } from '../support/stripe-state.js';
 
@@ -310,6 +311,38 @@ describe('the Stripe emulator, driven by the real stripe SDK', () => {
     expect(b.id).toBe(a.id);
     expect(emulator.refunds.size).toBe(n + 1);
     expect(emulator.events.slice(evN).map((e) => e.request?.idempotency_key)).toEqual([`refund-${piId}`, `refund-${piId}`]);
+  });
+
+  it('a day later Stripe has forgotten the Idempotency-Key: the same refund request makes a second refund, and refunds.list shows both', async () => {
+    const s = await stripe.checkout.sessions.create(sessionParams());
+    emulator.completeSession(s.id);
+    const piId = paymentIntentIdOf(emulator, s.id);
+    const params = { payment_intent: piId, amount: 1_000, metadata: { refundRequest: 'r1' } };
+    const a = await stripe.refunds.create(params, { idempotencyKey: `refund-day-${piId}` });
+    emulator.forgetIdempotencyKeys();
+    const b = await stripe.refunds.create(params, { idempotencyKey: `refund-day-${piId}` });
+    expect(b.id).not.toBe(a.id);
+    expect(b.lastResponse.headers['idempotent-replayed']).toBeUndefined();
+    const listed = await stripe.refunds.list({ payment_intent: piId }).autoPagingToArray({ limit: 10 });
+    expect(listed.map((r) => [r.id, r.metadata])).toEqual([
+      [b.id, { refundRequest: 'r1' }],
+      [a.id, { refundRequest: 'r1' }],
+    ]);
+  });
+
+  it('keeps an Idempotency-Key for 24 hours of its clock, then runs the request again', () => {
+    let now = 0;
+    const store = createIdempotencyStore(() => now);
+    let runs = 0;
+    const req = { key: 'k', method: 'POST', path: '/v1/refunds', params: {}, requestId: 'req_1' };
+    const run = () => ({ status: 200, body: { n: ++runs }, store: true });
+    expect(store.once(req, {}, run).body).toEqual({ n: 1 });
+    now = IDEMPOTENCY_KEY_RETENTION_MS - 1;
+    const headers: Record<string, string> = {};
+    expect(store.once(req, headers, run).body).toEqual({ n: 1 });
+    expect(headers['Idempotent-Replayed']).toBe('true');
+    now = IDEMPOTENCY_KEY_RETENTION_MS;
+    expect(store.once(req, {}, run).body).toEqual({ n: 2 });
   });
 
   it('lists events newest first, filtered and paginated', async () => {

@@ -6,6 +6,8 @@ export interface Fault {
   times?: number;
   /** Only requests whose path starts with this (e.g. '/v1/refunds') are affected. */
   pathPrefix?: string;
+  /** Only requests with this method (e.g. 'POST': the refund is made, the list before it is answered). */
+  method?: 'GET' | 'POST';
   /** HTTP status for mode 'error': 500 (default) or e.g. 503. */
   status?: number;
   /**
@@ -22,7 +24,7 @@ export type ActiveFault = Fault & { remaining: number | null };
 export interface FaultSwitch {
   set(fault: Fault): void;
   /** The fault that applies to this request, counting it against `times`. */
-  take(path: string): ActiveFault | null;
+  take(path: string, method: string): ActiveFault | null;
 }
 
 export function createFaultSwitch(): FaultSwitch {
@@ -38,10 +40,11 @@ export function createFaultSwitch(): FaultSwitch {
       }
       fault = { ...f, remaining: f.times ?? null };
     },
-    take(path) {
+    take(path, method) {
       const f = fault;
       if (!f) return null;
       if (f.pathPrefix && !path.startsWith(f.pathPrefix)) return null;
+      if (f.method && f.method !== method) return null;
       if (f.remaining !== null) {
         f.remaining -= 1;
         if (f.remaining <= 0) fault = null;

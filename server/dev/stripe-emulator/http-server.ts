@@ -9,7 +9,7 @@ import qs from 'qs';
 import type { ApiRoute } from './api-routes.js';
 import { ApiError } from './errors.js';
 import { faultErrorBody, type ActiveFault, type FaultSwitch } from './faults.js';
-import { createIdempotencyStore, type ApiResult } from './idempotency.js';
+import type { ApiResult, IdempotencyStore } from './idempotency.js';
 import { rand } from './ids.js';
 import type { Params } from './params.js';
 import { FALLBACK_API_VERSION, type EmulatorState, type RecordedRequest, type RequestContext } from './state.js';
@@ -32,6 +32,7 @@ export interface HttpServerOptions {
   state: EmulatorState;
   routes: ApiRoute[];
   faults: FaultSwitch;
+  idempotency: IdempotencyStore;
   pages?: PageHandler;
   host: string;
   port: number;
@@ -80,8 +81,7 @@ function authError(authorization: string): { status: number; body: unknown } | n
 }
 
 export async function startHttpServer(o: HttpServerOptions): Promise<{ url: string; port: number; close(): Promise<void> }> {
-  const { state, routes, faults } = o;
-  const idempotency = createIdempotencyStore();
+  const { state, routes, faults, idempotency } = o;
   const sockets = new Set<Socket>();
   const hanging = new Set<http.ServerResponse>();
 
@@ -149,7 +149,7 @@ export async function startHttpServer(o: HttpServerOptions): Promise<{ url: stri
     const headers: Record<string, string> = { 'Request-Id': ctx.requestId, 'Stripe-Version': apiVersion ?? FALLBACK_API_VERSION };
     if (idempotencyKey !== undefined && method === 'POST') headers['Idempotency-Key'] = idempotencyKey;
 
-    const fault = faults.take(path);
+    const fault = faults.take(path, method);
     if (fault && !fault.after) return applyFault(fault, res, headers);
     const denied = authError(headerOf(req, 'authorization') ?? '');
     const result = denied ?? dispatch(method, path, params, ctx, headers);

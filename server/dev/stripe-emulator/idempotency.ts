@@ -1,13 +1,16 @@
 /**
  * Idempotency-Key on POSTs, as Stripe implements it: the same key with the same params replays the
  * stored response (Idempotent-Replayed: true); with other params or another endpoint it is a 400
- * idempotency_error; while the first request runs, a 409. Validation failures are not stored.
+ * idempotency_error; while the first request runs, a 409. Validation failures are not stored. Like
+ * Stripe, it forgets a key 24 hours after storing it: the same request then runs again.
  */
 import { ApiError, invalidParam } from './errors.js';
 import { clone } from './ids.js';
 import { canonical, type Params } from './params.js';
 
 const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+/** Stripe prunes keys once they are at least 24 hours old. */
+export const IDEMPOTENCY_KEY_RETENTION_MS = 24 * 60 * 60 * 1000;
 
 export interface ApiResult {
   status: number;
@@ -22,11 +25,15 @@ interface Stored {
   status: number;
   body: unknown;
   requestId: string;
+  storedAt: number;
 }
 
-export function createIdempotencyStore() {
+export type IdempotencyStore = ReturnType<typeof createIdempotencyStore>;
+
+export function createIdempotencyStore(now: () => number = Date.now) {
   const stored = new Map<string, Stored>();
   const inProgress = new Set<string>();
+  const expired = (s: Stored) => now() - s.storedAt >= IDEMPOTENCY_KEY_RETENTION_MS;
 
   /** Runs `run` at most once per key; `headers` gets Stripe's replay headers. Throws ApiError for key misuse. */
   function once(
@@ -39,7 +46,11 @@ export function createIdempotencyStore() {
       throw invalidParam(`Idempotency-Key must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters long.`, { param: 'Idempotency-Key' });
     }
     const paramsKey = canonical(req.params);
-    const prior = stored.get(key);
+    let prior = stored.get(key);
+    if (prior && expired(prior)) {
+      stored.delete(key);
+      prior = undefined;
+    }
     if (prior) {
       const misuse = (message: string) => {
         headers['Stripe-Should-Retry'] = 'false';
@@ -68,11 +79,17 @@ export function createIdempotencyStore() {
     inProgress.add(key);
     try {
       const r = run();
-      if (r.store) stored.set(key, { method, path, paramsKey, status: r.status, body: clone(r.body), requestId: req.requestId });
+      if (r.store) {
+        stored.set(key, { method, path, paramsKey, status: r.status, body: clone(r.body), requestId: req.requestId, storedAt: now() });
+      }
       return r;
     } finally {
       inProgress.delete(key);
     }
   }
-  return { once };
+  /** As if 24 hours had passed: every key stored so far is forgotten (keys stored later are not). */
+  function forgetAll(): void {
+    stored.clear();
+  }
+  return { once, forgetAll };
 }

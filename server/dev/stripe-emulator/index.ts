@@ -8,8 +8,8 @@
  * (retrieve / list), Charges (retrieve / list), Refunds (create / retrieve / list) and Events
  * (retrieve / list). Objects are shaped like Stripe's (its OpenAPI fixtures) and typed with the
  * `stripe` package's types, lists use Stripe's list shape (autoPagingEach works), errors use Stripe's
- * error body, and POSTs honour `Idempotency-Key` the way Stripe does. stripe-mock cannot do this job:
- * it is stateless.
+ * error body, and POSTs honour `Idempotency-Key` the way Stripe does, for 24 hours. stripe-mock cannot
+ * do this job: it is stateless.
  *
  * What a customer, a bank or the Dashboard does (paying, declines, delayed payments, expiry, Dashboard
  * refunds, failed refunds, disputes) is driven by the scenario methods, which return the events they
@@ -21,6 +21,7 @@ import type Stripe from 'stripe';
 import { apiRoutes } from './api-routes.js';
 import { createFaultSwitch, type Fault } from './faults.js';
 import { startHttpServer, type PageHandler } from './http-server.js';
+import { createIdempotencyStore } from './idempotency.js';
 import { dashboard } from './pages/dashboard.js';
 import { hostedCheckout } from './pages/hosted-checkout.js';
 import { rand } from './ids.js';
@@ -84,6 +85,8 @@ export interface StripeEmulator {
   refundFromDashboard: OmitState<typeof scenarios.refundFromDashboard>;
   failRefund: OmitState<typeof failRefund>;
   openDispute: OmitState<typeof scenarios.openDispute>;
+  /** A day later: Stripe has forgotten every Idempotency-Key used so far (it keeps them 24 hours). */
+  forgetIdempotencyKeys(): void;
   // Faults and webhooks.
   setFault(fault: Fault): void;
   sign(event: EventPayload | string, opts?: SignOptions): { payload: string; header: string };
@@ -107,6 +110,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     autoDeliver: options.autoDeliver ?? false,
   });
   const faults = createFaultSwitch();
+  const idempotency = createIdempotencyStore();
   let publicUrl = options.publicUrl ?? '';
   let emulator: StripeEmulator | null = null;
   let pages: PageHandler | null = null;
@@ -114,6 +118,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     state,
     routes: apiRoutes(state, () => publicUrl),
     faults,
+    idempotency,
     host: options.host ?? '127.0.0.1',
     port: options.port ?? 0,
     pages: (req) => (pages ? pages(req) : Promise.resolve(null)),
@@ -167,6 +172,7 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     refundFromDashboard: on(scenarios.refundFromDashboard),
     failRefund: on(failRefund),
     openDispute: on(scenarios.openDispute),
+    forgetIdempotencyKeys: () => idempotency.forgetAll(),
     setFault: (f) => faults.set(f),
     sign: webhooks.sign,
     deliver: webhooks.deliver,
