@@ -4,12 +4,12 @@ import type { Deps } from '../deps.js';
 import { logger } from '../lib/logger.js';
 import { TimeoutError, withTimeout } from '../lib/timeout.js';
 import { readWorkerHeartbeat } from '../lib/worker-heartbeat.js';
-import { oldestPendingOutboxSeconds } from '../services/ops-status.js';
+import { outboxAges } from '../services/ops-status.js';
 
 /**
  * Probes. `/health/live`: the process answers, nothing else is checked, so a database outage does not
  * get every pod restarted. `/health/ready` (and `/health`, for probes configured before it existed):
- * the database, Redis and the queue (a worker's heartbeat is fresh, the outbox is not backing up),
+ * the database, Redis and the queue (a worker's heartbeat is fresh, outbox rows reach the queue),
  * each under its own timeout. 503 names the failing checks; a `degraded` check (an optional part such
  * as a cache) keeps 200. Redis is such a part for the API: without it searches come from the database
  * and rate limits count per process, so its failure is degraded, not a reason to take every API process
@@ -41,17 +41,26 @@ async function runCheck(name: string, check: HealthCheck): Promise<CheckResult> 
   }
 }
 
-/** The queue: some worker renewed its heartbeat within 60 s, and the outbox's oldest pending row is young enough. */
+/**
+ * The queue: some worker renewed its heartbeat within 60 s, and no due outbox row has waited longer than
+ * HEALTH_OUTBOX_MAX_AGE_SECONDS to be handed to the queue (nothing relays them). A backlog of rows the
+ * queue holds and retries on purpose (an SMTP outage, Stripe down) is `degraded`, not unready: every API
+ * process would fail at once over a downstream it does not need to serve, and the API would go dark.
+ * The backlog stays visible here, in `outbox_oldest_pending_seconds` and in its alert.
+ */
 function queueCheck(deps: Pick<Deps, 'db' | 'redis' | 'config' | 'clock'>): HealthCheck {
   return async () => {
     if (deps.redis.status !== 'ready' && deps.redis.status !== 'wait') return { status: 'degraded', error: 'redis_unavailable' };
-    const [heartbeat, oldest] = await Promise.all([readWorkerHeartbeat(deps.redis), oldestPendingOutboxSeconds(deps.db)]);
+    const [heartbeat, outbox] = await Promise.all([readWorkerHeartbeat(deps.redis), outboxAges(deps.db)]);
     const details = {
       workerHeartbeatAgeSeconds: heartbeat ? Math.max(0, Math.round((deps.clock.now().getTime() - Date.parse(heartbeat.at)) / 1000)) : null,
-      oldestPendingOutboxSeconds: Math.round(oldest),
+      oldestPendingOutboxSeconds: Math.round(outbox.oldestPendingSeconds),
+      oldestUnrelayedOutboxSeconds: Math.round(outbox.oldestUnrelayedSeconds),
     };
+    const maxAge = deps.config.HEALTH_OUTBOX_MAX_AGE_SECONDS;
     if (!heartbeat) return { status: 'error', error: 'no_worker_heartbeat', ...details };
-    if (oldest > deps.config.HEALTH_OUTBOX_MAX_AGE_SECONDS) return { status: 'error', error: 'outbox_backlog', ...details };
+    if (outbox.oldestUnrelayedSeconds > maxAge) return { status: 'error', error: 'outbox_not_relayed', ...details };
+    if (outbox.oldestPendingSeconds > maxAge) return { status: 'degraded', error: 'outbox_backlog', ...details };
     return { status: 'ok', ...details };
   };
 }

@@ -13,6 +13,7 @@ import { env } from '../../server/env.js';
 import { healthRouter } from '../../server/http/health.js';
 import { WORKER_HEARTBEAT_KEY, writeWorkerHeartbeat } from '../../server/lib/worker-heartbeat.js';
 import { REDIS_URL } from '../support/test-env.js';
+import { samples } from '../support/metrics.js';
 import { useTestApp } from '../support/lifecycle.js';
 
 const t = useTestApp();
@@ -58,7 +59,13 @@ describe('GET /health/ready and /health', () => {
         checks: {
           database: { status: 'ok', latencyMs: expect.any(Number) },
           redis: { status: 'ok', latencyMs: expect.any(Number) },
-          queue: { status: 'ok', latencyMs: expect.any(Number), workerHeartbeatAgeSeconds: expect.any(Number), oldestPendingOutboxSeconds: 0 },
+          queue: {
+            status: 'ok',
+            latencyMs: expect.any(Number),
+            workerHeartbeatAgeSeconds: expect.any(Number),
+            oldestPendingOutboxSeconds: 0,
+            oldestUnrelayedOutboxSeconds: 0,
+          },
         },
       });
     }
@@ -73,24 +80,62 @@ describe('GET /health/ready and /health', () => {
     expect(res.body.checks.database.status).toBe('ok');
   });
 
-  it('is 503 naming the queue when the oldest pending outbox row is older than HEALTH_OUTBOX_MAX_AGE_SECONDS, and 200 once it is dispatched', async () => {
+  /** An outbox row committed and due `ageSeconds` ago, and handed to the queue then (`handedOver`) or never. */
+  async function outboxRow(topic: string, ageSeconds: number, handedOver: boolean, attempts = 0) {
     const [ins] = await t.db.insert(outbox).values({
-      topic: 'stripe_refund',
-      dedupeKey: `health-test-${Date.now()}`,
+      topic,
+      dedupeKey: `health-test-${topic}-${Date.now()}-${Math.random()}`,
       payload: { bookingId: 1, paymentIntentId: 'pi_health' },
       availableAt: new Date(),
+      attempts,
     });
-    await t.db.execute(sql`UPDATE outbox SET created_at = NOW(3) - INTERVAL ${env.HEALTH_OUTBOX_MAX_AGE_SECONDS + 60} SECOND WHERE id = ${ins.insertId}`);
+    const at = sql`NOW(3) - INTERVAL ${ageSeconds} SECOND`;
+    await t.db.execute(sql`UPDATE outbox SET created_at = ${at}, available_at = ${at}, enqueued_at = ${handedOver ? at : null} WHERE id = ${ins.insertId}`);
+    return ins.insertId;
+  }
+  const overAge = env.HEALTH_OUTBOX_MAX_AGE_SECONDS + 60;
+
+  it('is 503 naming the queue (outbox_not_relayed) when a due outbox row has waited longer than HEALTH_OUTBOX_MAX_AGE_SECONDS to be handed to the queue, and 200 once it is', async () => {
+    const id = await outboxRow('stripe_refund', overAge, false);
     try {
       const res = await request(t.baseUrl).get('/health/ready');
       expect(res.status).toBe(503);
       expect(res.body.failing).toEqual(['queue']);
-      expect(res.body.checks.queue.error).toBe('outbox_backlog');
-      expect(res.body.checks.queue.oldestPendingOutboxSeconds).toBeGreaterThan(env.HEALTH_OUTBOX_MAX_AGE_SECONDS);
+      expect(res.body.checks.queue).toMatchObject({ status: 'error', error: 'outbox_not_relayed' });
+      expect(res.body.checks.queue.oldestUnrelayedOutboxSeconds).toBeGreaterThan(env.HEALTH_OUTBOX_MAX_AGE_SECONDS);
+
+      // Requeued by outbox:retry just now (committed long ago, due again from now): not waiting yet.
+      await t.db.execute(sql`UPDATE outbox SET available_at = NOW(3) WHERE id = ${id}`);
+      expect(await request(t.baseUrl).get('/health/ready')).toMatchObject({ status: 200, body: { checks: { queue: { oldestUnrelayedOutboxSeconds: 0 } } } });
+
+      // Handed to the queue: the relay did its job; what remains is a backlog, not a stuck relay.
+      await t.db.execute(sql`UPDATE outbox SET available_at = created_at, enqueued_at = NOW(3) WHERE id = ${id}`);
+      const handed = await request(t.baseUrl).get('/health/ready');
+      expect(handed.status).toBe(200);
+      expect(handed.body.checks.queue).toMatchObject({ status: 'degraded', error: 'outbox_backlog', oldestUnrelayedOutboxSeconds: 0 });
     } finally {
-      await t.db.update(outbox).set({ status: 'dispatched' }).where(eq(outbox.id, ins.insertId));
+      await t.db.update(outbox).set({ status: 'dispatched' }).where(eq(outbox.id, id));
     }
-    expect((await request(t.baseUrl).get('/health/ready')).status).toBe(200);
+    expect(await request(t.baseUrl).get('/health/ready')).toMatchObject({ status: 200, body: { status: 'ok' } });
+  });
+
+  it('stays 200 through a long SMTP outage: e-mails the queue retries with back-off are a degraded outbox_backlog, still counted in /metrics', async () => {
+    const id = await outboxRow('send_booking_confirmation', overAge, true, 6);
+    try {
+      for (const path of ['/health/ready', '/health']) {
+        const res = await request(t.baseUrl).get(path);
+        expect(res.status).toBe(200);
+        expect(res.body.status).toBe('degraded');
+        expect(res.body.failing).toBeUndefined();
+        expect(res.body.checks.queue).toMatchObject({ status: 'degraded', error: 'outbox_backlog', oldestUnrelayedOutboxSeconds: 0 });
+        expect(res.body.checks.queue.oldestPendingOutboxSeconds).toBeGreaterThan(env.HEALTH_OUTBOX_MAX_AGE_SECONDS);
+      }
+      const metrics = await request(t.baseUrl).get('/metrics');
+      expect(metrics.status).toBe(200);
+      expect(samples(metrics.text, 'outbox_oldest_pending_seconds')[0]).toBeGreaterThan(env.HEALTH_OUTBOX_MAX_AGE_SECONDS);
+    } finally {
+      await t.db.update(outbox).set({ status: 'dispatched' }).where(eq(outbox.id, id));
+    }
   });
 
   it('is 503 naming the database when the database is unreachable, with no driver text or stack', async () => {
