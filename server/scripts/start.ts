@@ -3,7 +3,8 @@
  * freshly generated development secrets; makes sure MySQL/MariaDB and Redis answer; migrates; seeds;
  * then runs the API and the worker as two processes and stops both on Ctrl-C. While .env holds the
  * generated placeholder Stripe key, a third process runs the Stripe emulator and the API and the worker
- * talk to it (STRIPE_API_BASE), so Checkout works offline; a real sk_test_ key switches it off.
+ * talk to it (STRIPE_API_BASE), so Checkout works offline; a real sk_test_ key switches it off. Unless
+ * APP_BASE_URL is set, Checkout comes back to the demo page on PORT.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -59,7 +60,7 @@ await run('server/scripts/migrate.ts');
 say('seeding');
 await run('server/scripts/seed.ts');
 
-const { emulatorBase, scripts, env: planned } = planStart(parseEnv(envText));
+const { emulatorBase, scripts, env: planned } = planStart(parseEnv(envText), process.env);
 const childEnv = { ...process.env, ...planned };
 if (emulatorBase) {
   say(
