@@ -8,6 +8,7 @@ import { systemClock, type Deps } from './deps.js';
 import { createApp } from './app.js';
 import { connectJobs } from './jobs/dispatcher.js';
 import { installProcessHandlers } from './lib/process-handlers.js';
+import { withTimeout } from './lib/timeout.js';
 
 // One API process's composition root (server/index.ts starts one, or API_WORKERS of them under
 // node:cluster): the one place its dependencies are built (tests build their own).
@@ -30,11 +31,6 @@ const server = app.listen(env.PORT, () => {
 // Idle keep-alive sockets must not hold shutdown open; in-flight requests still finish.
 server.keepAliveTimeout = 5_000;
 
-/** Closing a pool or a connection to a server that stopped answering must not hold shutdown forever. */
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
-  return Promise.race([p, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), ms).unref())]);
-}
-
 let shuttingDown = false;
 async function shutdown(signal: string): Promise<void> {
   if (shuttingDown) return;
@@ -52,7 +48,12 @@ async function shutdown(signal: string): Promise<void> {
     server.once('close', () => clearInterval(sweep));
     server.closeIdleConnections();
   });
-  await Promise.allSettled([withTimeout(database.close(), 5000), withTimeout(redis.quit(), 2000), withTimeout(jobs.close(), 2000)]);
+  // Closing a pool or a connection to a server that stopped answering must not hold shutdown forever.
+  await Promise.allSettled([
+    withTimeout(database.close(), 5000, 'closing the database pool'),
+    withTimeout(redis.quit(), 2000, 'closing redis'),
+    withTimeout(jobs.close(), 2000, 'closing the job queues'),
+  ]);
   redis.disconnect();
   await flushSentry();
   logger.info('shutdown complete');

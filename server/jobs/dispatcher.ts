@@ -6,6 +6,7 @@ import { currentRequestId } from '../lib/request-context.js';
 import type { JobDispatcher } from '../services/job-dispatcher.js';
 import { markOutboxEnqueued } from '../services/outbox.js';
 import { createProducerRedis } from '../lib/redis.js';
+import { withTimeout } from '../lib/timeout.js';
 import { bullPrefix, createQueues, OUTBOX_JOBS, outboxJobId, WEBHOOK_RETRY, webhookRetryJobId, type OutboxJobData, type Queues, type WebhookRetryJobData } from './queues.js';
 
 type OutboxRef = Pick<typeof outbox.$inferSelect, 'id' | 'topic' | 'requestId' | 'availableAt'>;
@@ -28,17 +29,8 @@ export async function enqueueOutboxRows(db: Db, queues: Queues, rows: readonly O
   await markOutboxEnqueued(db, rows.map((r) => r.id));
 }
 
-/** How long a request waits for Redis to take its jobs before leaving them to the relay. */
+/** How long a request waits for Redis to take its jobs before leaving them to the relay (BullMQ waits for a connection that may never come). */
 const HANDOFF_TIMEOUT_MS = 2_000;
-
-/** Rejects after `ms`: BullMQ waits for a connection that may never come, and a request must not. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
 
 /** The BullMQ side of the services' JobDispatcher: what the API and the worker hand to `deps.jobs`. */
 export function createJobDispatcher(db: Db, queues: Queues): JobDispatcher {
@@ -50,7 +42,7 @@ export function createJobDispatcher(db: Db, queues: Queues): JobDispatcher {
           .select({ id: outbox.id, topic: outbox.topic, requestId: outbox.requestId, availableAt: outbox.availableAt })
           .from(outbox)
           .where(and(inArray(outbox.id, [...outboxIds]), eq(outbox.status, 'pending')));
-        await within(enqueueOutboxRows(db, queues, rows), HANDOFF_TIMEOUT_MS, 'handing outbox rows to the job queue');
+        await withTimeout(enqueueOutboxRows(db, queues, rows), HANDOFF_TIMEOUT_MS, 'handing outbox rows to the job queue');
       } catch (err) {
         // Committed and safe in the table: the worker's relay sweeps rows never enqueued.
         logger.warn({ err, outboxIds }, 'could not hand outbox rows to the job queue; the relay will');
@@ -66,7 +58,7 @@ export function createJobDispatcher(db: Db, queues: Queues): JobDispatcher {
           if (previous && (await previous.isFailed())) await previous.remove();
           await queues.webhookRetry.add('retry-stripe-event', data, { ...WEBHOOK_RETRY.opts, jobId: webhookRetryJobId(eventId), delay: WEBHOOK_RETRY.firstDelayMs });
         };
-        await within(schedule(), HANDOFF_TIMEOUT_MS, 'scheduling a stripe event retry');
+        await withTimeout(schedule(), HANDOFF_TIMEOUT_MS, 'scheduling a stripe event retry');
       } catch (err) {
         // Stripe redelivers, the relay's sweep and the reconciliation find unprocessed events too.
         logger.warn({ err, stripeEventId: eventId }, 'could not schedule the retry of a stripe event; the relay will');
@@ -87,7 +79,7 @@ export function connectJobs(db: Db, redisUrl: string, redisKeyPrefix: string): {
     queues,
     dispatcher: createJobDispatcher(db, queues),
     async close() {
-      await within(queues.close(), HANDOFF_TIMEOUT_MS, 'closing the job queues').catch(() => undefined);
+      await withTimeout(queues.close(), HANDOFF_TIMEOUT_MS, 'closing the job queues').catch(() => undefined);
       connection.disconnect();
     },
   };
