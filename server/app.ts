@@ -10,6 +10,7 @@ import { mobileAuthRouter } from './http/mobile-auth.js';
 import { healthRouter } from './http/health.js';
 import { httpMetrics, markRouteBase, metricsRouter } from './http/metrics.js';
 import { trpcCacheHeaders } from './http/http-cache.js';
+import { cachedFlightSearch } from './http/flight-search.js';
 import { demoRouter } from './dev/demo/router.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { appRouter } from './trpc/router.js';
@@ -32,6 +33,8 @@ export function createApp(deps: Deps): express.Express {
   app.use(stripeWebhookRouter(deps));
   app.use(express.json({ limit: deps.config.BODY_LIMIT, strict: true }));
   app.use('/api/mobile/v1', markRouteBase, mobileAuthRouter(deps));
+  // A cached flights.search GET is answered here, ahead of the adapter (http/flight-search.ts).
+  app.get('/trpc/flights.search', cachedFlightSearch(deps));
   app.use('/trpc', trpcCacheHeaders(deps.config));
   app.use(
     '/trpc',

@@ -14,6 +14,8 @@ export const requestContext: RequestHandler = (req, res, next) => {
   runWithContext({ requestId }, () => next());
 };
 
+const omitted = () => undefined;
+
 type Line = { durationMs: number };
 const line = (req: IncomingMessage & { originalUrl?: string }, res: ServerResponse, val: Line) => ({
   method: req.method,
@@ -34,6 +36,10 @@ export function requestLogging(): RequestHandler {
     genReqId: () => currentRequestId() ?? 'unknown',
     quietReqLogger: true,
     quietResLogger: true,
+    // pino-http binds the whole request to a child logger per request (serialized and redacted at once)
+    // even when, as here, no line ever prints it: drop it, the line carries what it needs (line()).
+    wrapSerializers: false,
+    serializers: { req: omitted, res: omitted },
     customAttributeKeys: { reqId: 'requestId', responseTime: 'durationMs' },
     customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
     customSuccessMessage: () => 'request completed',

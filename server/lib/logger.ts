@@ -40,18 +40,27 @@ export function loggerOptions(level: string): LoggerOptions {
 }
 
 /**
+ * Where lines go: stdout, written asynchronously (pino's SonicBoom with sync: false). Lines queue in
+ * memory while a write is in flight and leave in the next one, so under load a process makes one write
+ * per batch of lines instead of one blocking write per line; pino flushes what is queued when the
+ * process exits (process.exit included). Both loggers share the one destination, so their lines never
+ * interleave mid-line. In development on a terminal, pino-pretty instead.
+ */
+const prettyTransport = env.NODE_ENV === 'development' && process.stdout.isTTY;
+const pretty: LoggerOptions = prettyTransport
+  ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
+  : {};
+const destination = prettyTransport ? undefined : pino.destination({ dest: 1, sync: false });
+
+/**
  * The one logger. Every line written while a request or job is running carries its requestId (and
  * user/job when known) through AsyncLocalStorage, so services never need a logger passed in.
  */
-const pretty: LoggerOptions =
-  env.NODE_ENV === 'development' && process.stdout.isTTY
-    ? { transport: { target: 'pino-pretty', options: { translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' } } }
-    : {};
-
-export const logger = pino({ ...loggerOptions(env.LOG_LEVEL), ...pretty });
+export const logger = destination ? pino(loggerOptions(env.LOG_LEVEL), destination) : pino({ ...loggerOptions(env.LOG_LEVEL), ...pretty });
 
 /**
  * The same logger without the request-context mixin, for pino-http (http/request-context.ts): it binds
  * the request id to its per-request child itself, and the mixin would write it a second time on the line.
  */
-export const httpLogger = pino({ ...loggerOptions(env.LOG_LEVEL), mixin: undefined, ...pretty });
+const httpOptions: LoggerOptions = { ...loggerOptions(env.LOG_LEVEL), mixin: undefined };
+export const httpLogger = destination ? pino(httpOptions, destination) : pino({ ...httpOptions, ...pretty });

@@ -62,10 +62,24 @@ export function zoneOffsetMs(instant: Date, timeZone: string): number {
   return wallClock(instant, timeZone).asUtcMs - Math.floor(instant.getTime() / 1000) * 1000;
 }
 
+/**
+ * The last answer of localDate per zone, by UTC minute: every search asks for today's date at its
+ * origin, and a local day starts on a whole minute whenever the zone's offset is whole minutes (every
+ * offset in use since the 1970s), so the date is the same all through the minute.
+ */
+const lastDates = new Map<string, { minute: number; date: string }>();
+
 /** The local calendar date (YYYY-MM-DD) of `instant` in `timeZone`. */
 export function localDate(instant: Date, timeZone: string): string {
-  const { year, month, day } = wallClock(instant, timeZone);
-  return `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
+  const ms = instant.getTime();
+  const minute = Math.floor(ms / 60_000);
+  const last = lastDates.get(timeZone);
+  if (last?.minute === minute) return last.date;
+  const { year, month, day, asUtcMs } = wallClock(instant, timeZone);
+  const date = `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}`;
+  const offsetMs = asUtcMs - Math.floor(ms / 1000) * 1000;
+  if (offsetMs % 60_000 === 0) lastDates.set(timeZone, { minute, date });
+  return date;
 }
 
 /** Further than any zone's offset from UTC (+14h / -12h), so these samples bracket every candidate. */

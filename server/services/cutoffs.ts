@@ -24,9 +24,13 @@ export function assertBookable(flight: { departureAt: Date; flightNumber: string
   return closes;
 }
 
+/** The last instant (ms) at which a booking could still be paid before sales close. */
+export const bookableUntilMs = (departureAt: Date, salesCutoffMinutes: number): number =>
+  salesCloseAt(departureAt, salesCutoffMinutes).getTime() - MIN_PAYABLE_WINDOW_MS;
+
 /** Whether a booking made at `now` could still be paid before sales close (search lists only these). */
 export const isBookable = (departureAt: Date, now: Date, salesCutoffMinutes: number): boolean =>
-  salesCloseAt(departureAt, salesCutoffMinutes).getTime() - now.getTime() >= MIN_PAYABLE_WINDOW_MS;
+  now.getTime() <= bookableUntilMs(departureAt, salesCutoffMinutes);
 
 /** The last moment a traveller may request a refund by themselves: REFUND_CUTOFF_MINUTES before departure. */
 export const refundDeadline = (departureAt: Date, refundCutoffMinutes: number): Date => new Date(departureAt.getTime() - refundCutoffMinutes * MINUTE);

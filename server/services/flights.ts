@@ -2,11 +2,11 @@ import { and, asc, eq, gte, lt } from 'drizzle-orm';
 import type { Deps } from '../deps.js';
 import { flights } from '../db/schema/index.js';
 import { airportsByIata } from './airports.js';
-import { cachedSearch } from './search-cache.js';
+import { cachedSearch, peekSearch } from './search-cache.js';
 import { AppError } from '../lib/errors.js';
 import { localDate, localDayRangeUtc } from '../lib/time.js';
 import { logger } from '../lib/logger.js';
-import { isBookable } from './cutoffs.js';
+import { bookableUntilMs, isBookable } from './cutoffs.js';
 
 export interface FlightSearchInput {
   origin: string;
@@ -47,17 +47,12 @@ function toView(row: FlightRow): FlightView {
 }
 
 
-/**
- * Flights departing on `date` in the ORIGIN's local time (a 01:30 departure from Riyadh belongs to its
- * Riyadh date, not the UTC one) with at least `passengers` seats, ordered by departure. The day's answer
- * comes from the search cache (search-cache.ts) or one query; flights no longer on sale are dropped on
- * the way out, so a cached answer never offers one.
- */
-export async function searchFlights(deps: Pick<Deps, 'db' | 'clock' | 'redis' | 'config'>, input: FlightSearchInput): Promise<FlightView[]> {
-  const { db } = deps;
-  const now = deps.clock.now();
+type SearchDeps = Pick<Deps, 'db' | 'clock' | 'redis' | 'config'>;
+
+/** The search's cache key, once its airports are known and its date is not past at the origin. */
+async function searchKeyOf(deps: SearchDeps, input: FlightSearchInput, now: Date) {
   // Airports come from memory (airports.ts): the search itself is the one database round trip.
-  const known = await airportsByIata(db);
+  const known = await airportsByIata(deps.db);
   const origin = known.get(input.origin);
   if (!origin) throw new AppError('VALIDATION', `Unknown origin airport ${input.origin}`);
   const destination = known.get(input.destination);
@@ -65,28 +60,75 @@ export async function searchFlights(deps: Pick<Deps, 'db' | 'clock' | 'redis' | 
   if (input.date < localDate(now, origin.timeZone)) {
     throw new AppError('VALIDATION', `date ${input.date} is in the past at ${origin.iata}`);
   }
-  const key = { origin: origin.iata, destination: destination.iata, date: input.date, passengers: input.passengers };
-  const day = await cachedSearch(deps, key, async () => {
-    const { start, end } = localDayRangeUtc(input.date, origin.timeZone);
+  return { origin, key: { origin: origin.iata, destination: destination.iata, date: input.date, passengers: input.passengers } };
+}
+
+/**
+ * A search's answer as cached: "<valid until, ms>|<JSON array of FlightView>". The array holds the flights
+ * on sale when it was made; it stays exact until the first of them stops being bookable (valid until),
+ * since a flight off sale never comes back on. Until then it is sent as it is, byte for byte.
+ */
+function encodeAnswer(views: FlightView[], now: Date, salesCutoffMinutes: number): string {
+  const onSale = views.filter((f) => isBookable(new Date(f.departureAt), now, salesCutoffMinutes));
+  const validUntil = Math.min(8.64e15, ...onSale.map((f) => bookableUntilMs(new Date(f.departureAt), salesCutoffMinutes)));
+  return `${validUntil}|${JSON.stringify(onSale)}`;
+}
+
+/** The JSON of the flights on sale at `now`, from an answer: as cached while still valid, else filtered again. */
+function answerAt(entry: string, now: Date, salesCutoffMinutes: number): string {
+  const bar = entry.indexOf('|');
+  const json = entry.slice(bar + 1);
+  if (now.getTime() <= Number(entry.slice(0, bar))) return json;
+  return JSON.stringify((JSON.parse(json) as FlightView[]).filter((f) => isBookable(new Date(f.departureAt), now, salesCutoffMinutes)));
+}
+
+/**
+ * Flights departing on `date` in the ORIGIN's local time (a 01:30 departure from Riyadh belongs to its
+ * Riyadh date, not the UTC one) with at least `passengers` seats, ordered by departure, still on sale,
+ * as JSON (the form the cache keeps and HTTP sends). The answer comes from the search cache
+ * (search-cache.ts) or one query; flights whose sales closed are never offered, even from the cache.
+ */
+export async function searchFlightsJson(deps: SearchDeps, input: FlightSearchInput): Promise<string> {
+  const { db } = deps;
+  const now = deps.clock.now();
+  const cutoff = deps.config.SALES_CUTOFF_MINUTES;
+  const { origin, key } = await searchKeyOf(deps, input, now);
+  const entry = await cachedSearch(deps, key, async () => {
+    const { start, end } = localDayRangeUtc(key.date, origin.timeZone);
     const rows = await db
       .select(flightColumns)
       .from(flights)
       .where(
         and(
-          eq(flights.origin, origin.iata),
-          eq(flights.destination, destination.iata),
+          eq(flights.origin, key.origin),
+          eq(flights.destination, key.destination),
           gte(flights.departureAt, start),
           lt(flights.departureAt, end),
-          gte(flights.seatsAvailable, input.passengers),
+          gte(flights.seatsAvailable, key.passengers),
         ),
       )
       .orderBy(asc(flights.departureAt), asc(flights.id));
     // One line per database search (cache misses only): bench:search counts them.
-    logger.debug({ origin: origin.iata, destination: destination.iata, date: input.date, found: rows.length }, 'flight search');
-    return rows.map(toView);
+    logger.debug({ origin: key.origin, destination: key.destination, date: key.date, found: rows.length }, 'flight search');
+    return encodeAnswer(rows.map(toView), now, cutoff);
   });
-  // Only flights still on sale, judged now, not when the answer was cached.
-  return day.filter((f) => isBookable(new Date(f.departureAt), now, deps.config.SALES_CUTOFF_MINUTES));
+  return answerAt(entry, now, cutoff);
+}
+
+export async function searchFlights(deps: SearchDeps, input: FlightSearchInput): Promise<FlightView[]> {
+  return JSON.parse(await searchFlightsJson(deps, input)) as FlightView[];
+}
+
+/**
+ * The search's JSON when the cache holds it (one Redis round trip, no database): the HTTP layer answers
+ * such a GET before tRPC. Undefined when it does not, or when the search is invalid: the caller then
+ * takes the full path, which fills the cache or explains the error.
+ */
+export async function cachedSearchJson(deps: SearchDeps, input: FlightSearchInput): Promise<string | undefined> {
+  const now = deps.clock.now();
+  const found = await searchKeyOf(deps, input, now).catch(() => undefined);
+  const entry = found && (await peekSearch(deps, found.key));
+  return entry ? answerAt(entry, now, deps.config.SALES_CUTOFF_MINUTES) : undefined;
 }
 
 export async function getFlight({ db }: Pick<Deps, 'db'>, input: { id: number }): Promise<FlightView> {

@@ -68,6 +68,12 @@ function lookupClient(redis: Redis): LookupRedis {
   return r;
 }
 
+/** [version, entry or null] in one round trip; undefined when Redis failed. */
+function lookup(redis: Redis, key: SearchKey, hash: string): Promise<[string, string | null] | undefined> {
+  const r = lookupClient(redis);
+  return quietly('lookup', () => r.searchLookup(searchVersionKey(key), r.options.keyPrefix ?? '', hash));
+}
+
 /**
  * Worth sending a command: connected, or not yet asked to connect (a lazyConnect client, as the worker's,
  * connects on its first command). Down or reconnecting: skip Redis rather than queue behind it.
@@ -84,42 +90,73 @@ async function quietly<T>(what: string, op: () => Promise<T>): Promise<T | undef
   }
 }
 
-const inFlight = new Map<string, Promise<unknown>>();
+const inFlight = new Map<string, Promise<string>>();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * The answer for `key`: from the cache, or from `fill` (the database), stored for the next caller.
- * `fill` runs at most once per cold entry across all processes, give or take a filler that dies.
+ * The cached entry for `key` when there is one under its route day's current version: one Redis round
+ * trip, never a fill. Undefined when the cache is off, Redis is unusable, or the entry is cold.
  */
-export async function cachedSearch<T>(deps: SearchCacheDeps, key: SearchKey, fill: () => Promise<T>): Promise<T> {
+export async function peekSearch(deps: SearchCacheDeps, key: SearchKey): Promise<string | undefined> {
+  if (deps.config.SEARCH_CACHE_TTL_SECONDS === 0 || !usable(deps.redis)) return undefined;
+  return (await lookup(deps.redis, key, inputHash(key)))?.[1] ?? undefined;
+}
+
+/**
+ * The entry for `key` (a string: callers keep answers in the form they send them): from the cache, or
+ * from `fill` (the database), stored for the next caller. `fill` runs at most once per cold entry
+ * across all processes, give or take a filler that dies.
+ */
+export async function cachedSearch(deps: SearchCacheDeps, key: SearchKey, fill: () => Promise<string>): Promise<string> {
   const ttl = deps.config.SEARCH_CACHE_TTL_SECONDS;
   // Not 'ready' (down, reconnecting): straight to the database, without queueing a command behind it.
   if (ttl === 0 || !usable(deps.redis)) return fill();
-  const redis = lookupClient(deps.redis);
   const hash = inputHash(key);
-  const found = await quietly('lookup', () => redis.searchLookup(searchVersionKey(key), redis.options.keyPrefix ?? '', hash));
+  const found = await lookup(deps.redis, key, hash);
   if (!found) return fill();
   const [version, entry] = found;
-  if (entry) return JSON.parse(entry) as T;
+  if (entry) return entry;
   const entryKey = searchEntryKey(version, hash);
-  let shared = inFlight.get(entryKey) as Promise<T> | undefined;
+  let shared = inFlight.get(entryKey);
   if (!shared) {
-    shared = fillOnce(redis, ttl, entryKey, fill).finally(() => inFlight.delete(entryKey));
+    shared = fillOnce(deps.redis, ttl, entryKey, fill).finally(() => inFlight.delete(entryKey));
     inFlight.set(entryKey, shared);
   }
   return shared;
 }
 
-async function fillOnce<T>(redis: Redis, ttl: number, entryKey: string, fill: () => Promise<T>): Promise<T> {
+// The entry if it is there by now, else the fill lock if nobody holds it, in one step: a process whose
+// lookup missed just before another one stored the entry and let the lock go must not fill it again.
+const ENTRY_OR_LOCK = `
+local e = redis.call('GET', KEYS[1])
+if e then return { e, 0 } end
+if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return { false, 1 } end
+return { false, 0 }
+`;
+
+interface FillRedis extends Redis {
+  searchEntryOrLock(entryKey: string, lockKey: string, owner: string, lockMs: number): Promise<[string | null, number]>;
+}
+
+function fillClient(redis: Redis): FillRedis {
+  const r = redis as FillRedis;
+  if (typeof r.searchEntryOrLock !== 'function') redis.defineCommand('searchEntryOrLock', { numberOfKeys: 2, lua: ENTRY_OR_LOCK });
+  return r;
+}
+
+async function fillOnce(redis: Redis, ttl: number, entryKey: string, fill: () => Promise<string>): Promise<string> {
   const lockKey = `lock:${entryKey}`;
-  const locked = await quietly('lock', () => redis.set(lockKey, String(process.pid), 'PX', LOCK_MS, 'NX'));
-  if (locked === null) {
+  const claimed = await quietly('lock', () => fillClient(redis).searchEntryOrLock(entryKey, lockKey, String(process.pid), LOCK_MS));
+  if (claimed?.[0]) return claimed[0];
+  // Redis failed (claimed undefined): fill without it. Lock taken: fill. Lock held by another: wait.
+  const holdsLock = claimed?.[1] === 1;
+  if (claimed && !holdsLock) {
     // Another process is filling this entry: wait for it while its lock lives.
     for (;;) {
       await sleep(POLL_MS);
       const seen = await quietly('wait', () => redis.mget(entryKey, lockKey));
       if (!seen) break;
-      if (seen[0]) return JSON.parse(seen[0]) as T;
+      if (seen[0]) return seen[0];
       if (!seen[1]) {
         logger.debug({ entryKey }, 'search cache: the other filler gave up or its lock lapsed; filling here');
         break;
@@ -127,8 +164,8 @@ async function fillOnce<T>(redis: Redis, ttl: number, entryKey: string, fill: ()
     }
   }
   const value = await fill();
-  await quietly('store', () => redis.set(entryKey, JSON.stringify(value), 'EX', ttl));
-  if (locked === 'OK') await quietly('unlock', () => redis.del(lockKey));
+  await quietly('store', () => redis.set(entryKey, value, 'EX', ttl));
+  if (holdsLock) await quietly('unlock', () => redis.del(lockKey));
   return value;
 }
 

@@ -15,6 +15,8 @@ export interface BenchProcess {
   name: string;
   baseUrl: string;
   logFile: string;
+  /** CPU time (user + system, ms) this process has used so far, from /proc (Linux). */
+  cpuMs(): number;
   /** The log file's lines that are JSON, parsed (read once, after the load). */
   logLines(): Record<string, unknown>[];
   stop(): Promise<void>;
@@ -89,6 +91,7 @@ export async function startProcess(
     name,
     baseUrl,
     logFile,
+    cpuMs: () => processCpuMs(child.pid!),
     logLines: () =>
       readFileSync(logFile, 'utf8')
         .split('\n')
@@ -103,20 +106,30 @@ export async function startProcess(
   };
 }
 
+/** utime + stime of `pid` in ms (fields 14 and 15 of /proc/<pid>/stat, in clock ticks of 10 ms). */
+export function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 export interface LoadResult {
   label: string;
   'req/s': number;
   'p50 ms': number;
   'p99 ms': number;
   requests: number;
+  /** CPU the server process spent per answered request (ms), when the load was given its process. */
+  'cpu ms/req'?: number;
   errors: number;
 }
 
 /** autocannon against one URL: mean requests per second, p50/p99 latency, and every non-2xx or socket error. */
 export async function load(
   label: string,
-  opts: { url: string; connections?: number; duration?: number; method?: 'GET' | 'POST'; headers?: Record<string, string>; requests?: autocannon.Request[] },
+  opts: { url: string; connections?: number; duration?: number; method?: 'GET' | 'POST'; headers?: Record<string, string>; requests?: autocannon.Request[]; server?: BenchProcess },
 ): Promise<LoadResult> {
+  const cpuBefore = opts.server?.cpuMs();
   const result = await autocannon({
     url: opts.url,
     connections: opts.connections ?? 100,
@@ -132,7 +145,12 @@ export async function load(
     'p99 ms': result.latency.p99,
     requests: result.requests.total,
     errors: result.errors + result.timeouts + result.non2xx,
+    ...(opts.server && cpuBefore !== undefined
+      ? { 'cpu ms/req': Number(((opts.server.cpuMs() - cpuBefore) / Math.max(1, result.requests.total)).toFixed(3)) }
+      : {}),
   };
 }
 
 export const ratio = (app: LoadResult, base: LoadResult) => (app['req/s'] / base['req/s']).toFixed(2);
+/** The app's CPU per request over the baseline's: how much more work one answer costs, whatever the machine's load. */
+export const cpuRatio = (app: LoadResult, base: LoadResult) => ((app['cpu ms/req'] ?? NaN) / (base['cpu ms/req'] ?? NaN)).toFixed(2);

@@ -18,7 +18,7 @@ import { seed } from '../../server/db/seed.js';
 import { localDate } from '../../server/lib/time.js';
 import { createRedis } from '../../server/lib/redis.js';
 import { intArg, percentile } from './bench-utils.js';
-import { load, ratio, startProcess, type BenchProcess, type LoadResult } from './processes.js';
+import { cpuRatio, load, ratio, startProcess, type BenchProcess, type LoadResult } from './processes.js';
 
 const DURATION = intArg('duration', 10);
 const CONNECTIONS = intArg('connections', 100);
@@ -59,7 +59,7 @@ try {
 
   const run = async (label: string, p: BenchProcess) => {
     await load(`${label} (warm-up)`, { url: `${p.baseUrl}${hot}`, connections: CONNECTIONS, duration: 2 });
-    return load(label, { url: `${p.baseUrl}${hot}`, connections: CONNECTIONS, duration: DURATION });
+    return load(label, { url: `${p.baseUrl}${hot}`, connections: CONNECTIONS, duration: DURATION, server: p });
   };
   const results: LoadResult[] = [];
   results.push(await run('baseline: Express + tRPC + one Redis GET', bareRedis));
@@ -107,8 +107,8 @@ try {
   });
 
   console.table(results);
-  console.log(`cached ratio: ${ratio(results[1]!, results[0]!)} (goal >= 0.9)`);
-  console.log(`uncached ratio: ${ratio(results[3]!, results[2]!)} (goal >= 0.8)`);
+  console.log(`cached ratio: ${ratio(results[1]!, results[0]!)} (goal >= 0.9; CPU per request ${cpuRatio(results[1]!, results[0]!)}x the baseline's)`);
+  console.log(`uncached ratio: ${ratio(results[3]!, results[2]!)} (goal >= 0.8; CPU per request ${cpuRatio(results[3]!, results[2]!)}x the baseline's)`);
   console.log(`db queries per cold key: ${queries} (goal 1)`);
   const errors = results.reduce((n, r) => n + r.errors, 0);
   console.log(`errors: ${errors} (must be 0)`);

@@ -9,7 +9,8 @@ import type { Db } from '../../server/db/types.js';
 import { flights } from '../../server/db/schema/index.js';
 import { createRedis } from '../../server/lib/redis.js';
 import { localDate } from '../../server/lib/time.js';
-import { searchFlights } from '../../server/services/flights.js';
+import { cachedSearchJson, searchFlights } from '../../server/services/flights.js';
+import { cachedSearch, searchVersionKey } from '../../server/services/search-cache.js';
 import { expireLapsedHolds } from '../../server/services/bookings.js';
 import { useTestApp } from '../support/lifecycle.js';
 import { createFlight } from '../support/flights.js';
@@ -83,6 +84,74 @@ describe('the versioned search cache', () => {
     } finally {
       await database.close();
     }
+  });
+});
+
+describe('filling a cold entry', () => {
+  it('does not fill again when another process stored the entry and let its lock go between our lookup and our fill', async () => {
+    const { input } = await listedFlight(24 * 20);
+    await request(t.baseUrl).get(`/trpc/flights.search?input=${encodeURIComponent(JSON.stringify(input))}`);
+    // Our lookup saw the entry cold (it was, a moment before); by now it is stored and unlocked.
+    const lateLookup = new Proxy(t.deps.redis, {
+      get(target, prop, receiver) {
+        if (prop === 'searchLookup') return async () => ['0', null];
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    let fills = 0;
+    const key = { origin: 'RUH', destination: 'JED', date: input.date, passengers: 1 };
+    const version = (await t.deps.redis.get(searchVersionKey(key))) ?? '0';
+    const stored = await cachedSearch({ ...t.deps, redis: lateLookup }, key, async () => String(++fills));
+    expect(fills).toBe(0);
+    expect(stored).toBe(await cachedSearch(t.deps, key, async () => String(++fills)));
+    expect(version).toBe('0');
+  });
+});
+
+describe('cached searches answered ahead of tRPC', () => {
+  it('a hit is known to the cache only once a search filled it, and no longer once a booking bumped its version', async () => {
+    const { id, input, path } = await listedFlight(24 * 17);
+    expect(await cachedSearchJson(t.deps, input)).toBeUndefined();
+    const miss = await request(t.baseUrl).get(path);
+    expect(await cachedSearchJson(t.deps, input)).toBe(JSON.stringify(miss.body.result.data.flights));
+    const user = await createUser(t.db);
+    await t.trpc(user.accessToken).bookings.create.mutate({ flightId: id, passengers: passengers(1), idempotencyKey: newKey() });
+    expect(await cachedSearchJson(t.deps, input)).toBeUndefined();
+  });
+
+  it('sends what the tRPC procedure sends: the same bytes, Content-Type, Vary, Cache-Control and ETag', async () => {
+    const { input, path } = await listedFlight(24 * 18);
+    const miss = await request(t.baseUrl).get(path);
+    const hit = await request(t.baseUrl).get(path);
+    expect(await cachedSearchJson(t.deps, input)).toBeDefined();
+    for (const header of ['content-type', 'vary', 'cache-control', 'etag', 'content-length']) {
+      expect(hit.headers[header], header).toBe(miss.headers[header]);
+    }
+    expect(hit.text).toBe(miss.text);
+    // The batch form goes through the procedure itself and answers the same data.
+    const batch = await request(t.baseUrl).get(`/trpc/flights.search?batch=1&input=${encodeURIComponent(JSON.stringify({ 0: input }))}`);
+    expect(batch.status).toBe(200);
+    expect(batch.body[0].result.data).toEqual(hit.body.result.data);
+    // Invalid input, even for a cached search, is tRPC's error.
+    const bad = await request(t.baseUrl).get(`/trpc/flights.search?input=${encodeURIComponent(JSON.stringify({ ...input, passengers: 0 }))}`);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.data.appCode).toBe('VALIDATION');
+  });
+
+  it('never offers from the cache a flight whose sales closed after the answer was cached', async () => {
+    const { id, input, path } = await listedFlight(24 * 19);
+    const [row] = await t.db.select().from(flights).where(eq(flights.id, id));
+    const listed = await request(t.baseUrl).get(path);
+    expect(seatsOf(listed.body, id)).toBe(50);
+    const salesClosed = new Date(row!.departureAt.getTime() - t.deps.config.SALES_CUTOFF_MINUTES * 60_000);
+    const clock = { now: () => salesClosed };
+    // The entry is still cached, and still lists the flight: the answer drops it on the way out.
+    expect(await cachedSearchJson({ ...t.deps, clock }, input)).toBe('[]');
+    const later = createApp({ ...t.deps, clock });
+    const res = await request(later).get(path);
+    expect(res.status).toBe(200);
+    expect(res.body.result.data.flights).toEqual([]);
+    expect(res.headers.etag).not.toBe(listed.headers.etag);
   });
 });
 

@@ -141,3 +141,23 @@ describe('an unknown zone', () => {
     expect(() => localDate(new Date(), 'Mars/Olympus_Mons')).toThrow(RangeError);
   });
 });
+
+describe("today's date, asked again within the same minute (every search asks it)", () => {
+  it('changes on the minute a half-hour zone reaches midnight, and stays right when asked back and forth', () => {
+    // Asia/Kolkata is +05:30: local midnight of 2030-05-12 is 18:30:00Z.
+    const before = new Date('2030-05-11T18:29:59.999Z');
+    const after = new Date('2030-05-11T18:30:00.000Z');
+    for (let i = 0; i < 3; i++) {
+      expect(localDate(before, 'Asia/Kolkata')).toBe('2030-05-11');
+      expect(localDate(after, 'Asia/Kolkata')).toBe('2030-05-12');
+    }
+  });
+
+  it('is not reused within a minute when the offset has seconds (local mean time before 1947 in Riyadh: +03:06:52)', () => {
+    expect(zoneOffsetMs(new Date('1900-06-01T12:00:00Z'), 'Asia/Riyadh')).toBe(((3 * 60 + 6) * 60 + 52) * 1000);
+    // Local midnight falls at 20:53:08Z: the same UTC minute holds two dates.
+    expect(localDate(new Date('1900-06-01T20:53:05Z'), 'Asia/Riyadh')).toBe('1900-06-01');
+    expect(localDate(new Date('1900-06-01T20:53:10Z'), 'Asia/Riyadh')).toBe('1900-06-02');
+    expect(localDate(new Date('1900-06-01T20:53:05Z'), 'Asia/Riyadh')).toBe('1900-06-01');
+  });
+});
