@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream, existsSync, readFileSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -39,10 +39,44 @@ const OFFLINE_FLAGS = [
   '--disable-sync',
 ];
 
+const PARTIAL = /^sparticuz-chromium-.+\.partial-(\d+)$/;
+/** A partial directory this young may be one another pid namespace is still writing (a container sharing tmpdir). */
+const PARTIAL_GRACE_MS = 10 * 60_000;
+
+/** Whether a process with this pid exists (EPERM: it does, as another user's). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the half-inflated `<dir>.partial-<pid>` directories (any version, ~200 MB each) that a run
+ * killed while inflating left behind: their pid is gone and nobody touched them for a while. A live
+ * pid's directory (a run inflating now, or a pid reused since: left for a later sweep) and another
+ * user's (not ours to remove) stay. Returns the names removed.
+ */
+export async function sweepStalePartials(parent = tmpdir(), now = Date.now()): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    const pid = Number(PARTIAL.exec(name)?.[1] ?? NaN);
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || alive(pid)) continue;
+    const full = path.join(parent, name);
+    const info = await stat(full).catch(() => null);
+    if (!info?.isDirectory() || now - info.mtimeMs < PARTIAL_GRACE_MS) continue;
+    if (await rm(full, { recursive: true, force: true }).then(() => true, () => false)) removed.push(name);
+  }
+  return removed;
+}
+
 /** The bundled Chromium, inflated on first use: its binary and the environment it must run with. */
 async function bundledChromium(): Promise<{ executablePath: string; env: Record<string, string> }> {
   const { version } = JSON.parse(readFileSync(path.join(PACKAGE_DIR, 'package.json'), 'utf8')) as { version: string };
   const dir = path.join(tmpdir(), `sparticuz-chromium-${version}`);
+  await sweepStalePartials();
   if (!existsSync(path.join(dir, 'chromium'))) {
     const partial = `${dir}.partial-${process.pid}`;
     await rm(partial, { recursive: true, force: true });
