@@ -1,16 +1,14 @@
 import express from 'express';
 import { createExpressMiddleware } from '@trpc/server/adapters/express';
 import type { Deps } from './deps.js';
-import { logger } from './lib/logger.js';
-import { captureException } from './lib/sentry.js';
-import { asAppError, isAppError } from './lib/errors.js';
+import { reportProcedureError, retryAfterHeaders } from './trpc/http-hooks.js';
 import { requestContext, requestLogging } from './http/request-context.js';
 import { stripeWebhookRouter } from './http/stripe-webhook.js';
 import { mobileAuthRouter } from './http/mobile-auth.js';
 import { healthRouter } from './http/health.js';
 import { httpMetrics, markRouteBase, metricsRouter } from './http/metrics.js';
 import { trpcCacheHeaders } from './http/http-cache.js';
-import { cachedFlightSearch } from './http/flight-search.js';
+import { flightSearchGet } from './http/flight-search.js';
 import { demoRouter } from './dev/demo/router.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { appRouter } from './trpc/router.js';
@@ -33,8 +31,8 @@ export function createApp(deps: Deps): express.Express {
   app.use(stripeWebhookRouter(deps));
   app.use(express.json({ limit: deps.config.BODY_LIMIT, strict: true }));
   app.use('/api/mobile/v1', markRouteBase, mobileAuthRouter(deps));
-  // A cached flights.search GET is answered here, ahead of the adapter (http/flight-search.ts).
-  app.get('/trpc/flights.search', cachedFlightSearch(deps));
+  // A flights.search GET is answered here, ahead of the adapter (http/flight-search.ts).
+  app.get('/trpc/flights.search', flightSearchGet(deps));
   app.use('/trpc', trpcCacheHeaders(deps.config));
   app.use(
     '/trpc',
@@ -44,22 +42,9 @@ export function createApp(deps: Deps): express.Express {
       // One request may not run hundreds of procedures at once (a batch of bookings.create would hold
       // whole flights): a larger batch is refused as a whole, before any call runs.
       maxBatchSize: deps.config.TRPC_MAX_BATCH_SIZE,
-      // Retry-After for every error that names one (lock conflicts, IDEMPOTENCY_IN_PROGRESS, Stripe down),
-      // as the REST error handler sends it.
-      responseMeta({ errors }) {
-        const wait = Math.max(0, ...errors.map((e) => asAppError(e.cause)?.retryAfterSeconds ?? 0));
-        return wait > 0 ? { headers: { 'Retry-After': String(wait) } } : {};
-      },
-      onError({ error, path }) {
-        const known = asAppError(error.cause);
-        const status = known ? known.httpStatus : error.code === 'INTERNAL_SERVER_ERROR' ? 500 : 400;
-        if (known && !isAppError(error.cause) && status >= 500) {
-          logger.warn({ err: error.cause, path }, 'tRPC procedure hit a lock conflict; answered 503');
-        } else if (status >= 500) {
-          logger.error({ err: error.cause ?? error, path }, 'tRPC procedure failed');
-          captureException(error.cause ?? error, { trpcPath: path });
-        }
-      },
+      // Retry-After for every error that names one, as the REST error handler sends it.
+      responseMeta: ({ errors }) => ({ headers: retryAfterHeaders(errors) }),
+      onError: ({ error, path }) => reportProcedureError(error, path),
     }),
   );
   app.use(healthRouter(deps));

@@ -129,13 +129,25 @@ export function localMidnightUtc(date: string, timeZone: string): Date {
   return new Date(firstInstantAtOrAfterWall(wallMidnightMs(date), timeZone));
 }
 
+/**
+ * Day ranges already worked out, by zone and date (a search needs its day's range, and finding it
+ * formats a dozen instants): a pure function of its arguments, so kept, and forgotten wholesale past a
+ * few thousand (routes times the dates people search).
+ */
+const dayRanges = new Map<string, { start: number; end: number }>();
+const DAY_RANGES_KEPT = 4096;
+
 /** [start, end) in UTC of the local calendar day `date` in `timeZone`; 23 or 25 hours long on DST days. */
 export function localDayRangeUtc(date: string, timeZone: string): { start: Date; end: Date } {
-  const wall = wallMidnightMs(date);
-  return {
-    start: new Date(firstInstantAtOrAfterWall(wall, timeZone)),
-    end: new Date(firstInstantAtOrAfterWall(wall + 86_400_000, timeZone)),
-  };
+  const key = `${timeZone} ${date}`;
+  let range = dayRanges.get(key);
+  if (!range) {
+    const wall = wallMidnightMs(date);
+    range = { start: firstInstantAtOrAfterWall(wall, timeZone), end: firstInstantAtOrAfterWall(wall + 86_400_000, timeZone) };
+    if (dayRanges.size >= DAY_RANGES_KEPT) dayRanges.clear();
+    dayRanges.set(key, range);
+  }
+  return { start: new Date(range.start), end: new Date(range.end) };
 }
 
 export function addMinutes(d: Date, minutes: number): Date {

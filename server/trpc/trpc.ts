@@ -14,7 +14,7 @@ export interface TrpcContext {
 }
 
 export function createContextFactory(deps: Deps) {
-  return ({ req }: CreateExpressContextOptions): TrpcContext => ({
+  return ({ req }: Pick<CreateExpressContextOptions, 'req'>): TrpcContext => ({
     deps,
     requestId: currentRequestId() ?? 'unknown',
     authorization: req.headers.authorization,

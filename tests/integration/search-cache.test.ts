@@ -108,7 +108,7 @@ describe('filling a cold entry', () => {
   });
 });
 
-describe('cached searches answered ahead of tRPC', () => {
+describe('flights.search over GET, answered ahead of the tRPC adapter', () => {
   it('a hit is known to the cache only once a search filled it, and no longer once a booking bumped its version', async () => {
     const { id, input, path } = await listedFlight(24 * 17);
     expect(await cachedSearchJson(t.deps, input)).toBeUndefined();
@@ -152,6 +152,56 @@ describe('cached searches answered ahead of tRPC', () => {
     expect(res.status).toBe(200);
     expect(res.body.result.data.flights).toEqual([]);
     expect(res.headers.etag).not.toBe(listed.headers.etag);
+  });
+  const withoutRequestId = (error: { data: Record<string, unknown> }) => ({ ...error, data: { ...error.data, requestId: undefined } });
+  const get = (app: Parameters<typeof request>[0], input: unknown) => request(app).get(`/trpc/flights.search?input=${encodeURIComponent(JSON.stringify(input))}`);
+  const batch = (app: Parameters<typeof request>[0], input: unknown) => request(app).get(`/trpc/flights.search?batch=1&input=${encodeURIComponent(JSON.stringify({ 0: input }))}`);
+
+  it.each([
+    ['an input the schema refuses', { origin: 'RUH', destination: 'RUH', date: '2030-01-01', passengers: 0 }],
+    ['an unknown airport', { origin: 'RUH', destination: 'XXX', date: '2030-01-01', passengers: 1 }],
+    ['a date already past at the origin', { origin: 'RUH', destination: 'JED', date: '2001-01-01', passengers: 1 }],
+  ])('answers %s with the error, status and headers the adapter sends', async (_what, input) => {
+    await listedFlight(24 * 21); // the airports exist
+    const direct = await get(t.baseUrl, input);
+    const adapter = await batch(t.baseUrl, input);
+    expect(direct.status).toBe(400);
+    expect(direct.status).toBe(adapter.status);
+    expect(withoutRequestId(direct.body.error)).toEqual(withoutRequestId(adapter.body[0].error));
+    expect(direct.body.error.data.requestId).toBe(direct.headers['x-request-id']);
+    for (const header of ['content-type', 'vary', 'cache-control']) expect(direct.headers[header], header).toBe(adapter.headers[header]);
+    expect(direct.headers.etag).toBeUndefined();
+  });
+
+  it('answers a database failure as the adapter does: 500, a generic message, nothing kept by a cache', async () => {
+    const { input } = await listedFlight(24 * 22);
+    const broken = createDatabase('mysql://root@127.0.0.1:1/none', { connectionLimit: 1 });
+    try {
+      const app = createApp({ ...t.deps, db: broken.db, config: { ...t.deps.config, SEARCH_CACHE_TTL_SECONDS: 0 } });
+      const direct = await get(app, input);
+      const adapter = await batch(app, input);
+      expect(direct.status).toBe(500);
+      expect(adapter.status).toBe(500);
+      expect(withoutRequestId(direct.body.error)).toEqual(withoutRequestId(adapter.body[0].error));
+      expect(direct.body.error.message).toBe('Internal server error');
+      expect(direct.text).not.toMatch(/ECONNREFUSED|127\.0\.0\.1|at /);
+      expect(direct.headers['cache-control']).toBe('private, no-store');
+    } finally {
+      await broken.close();
+    }
+  });
+
+  it('a miss runs the procedure and answers what the adapter answers; an input that is not JSON is the adapter\'s to refuse', async () => {
+    const { input } = await listedFlight(24 * 23);
+    const uncached = createApp({ ...t.deps, config: { ...t.deps.config, SEARCH_CACHE_TTL_SECONDS: 0 } });
+    const direct = await get(uncached, input);
+    const adapter = await batch(uncached, input);
+    expect(direct.status).toBe(200);
+    expect(direct.body.result.data.flights).toHaveLength(1);
+    expect(direct.body.result).toEqual(adapter.body[0].result);
+    const notJson = await request(uncached).get('/trpc/flights.search?input=%7Bnot-json');
+    expect(notJson.status).toBe(400);
+    expect(notJson.body.error.data.code).toBe('BAD_REQUEST');
   });
 });
 
