@@ -21,7 +21,7 @@ import { createFlight } from '../support/flights.js';
 import { inventoryViolations } from '../../server/services/inventory.js';
 import { fingerprint } from '../../server/services/idempotency.js';
 import { intArg, row, runPool } from './bench-utils.js';
-import { startProcess } from './processes.js';
+import { processCpuMs, startProcess } from './processes.js';
 
 const N = intArg('n', 2000);
 const CONCURRENCY = intArg('concurrency', 50);
@@ -123,19 +123,27 @@ try {
   const oneBare = await createFlight(t.db, { seats: N + 10 });
   await runPool(CONCURRENCY, Array.from({ length: 100 }, (_, i) => appTask(spreadApp[i % SPREAD_FLIGHTS]!)));
   await runPool(CONCURRENCY, Array.from({ length: 100 }, (_, i) => bareTask(spreadBare[i % SPREAD_FLIGHTS]!)));
-  const table: ReturnType<typeof row>[] = [];
-  const base1 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => baseTask(spreadBase[i % SPREAD_FLIGHTS]!)));
-  const bare1 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => bareTask(spreadBare[(i + 100) % SPREAD_FLIGHTS]!)));
-  const app1 = await runPool(CONCURRENCY, Array.from({ length: N }, (_, i) => appTask(spreadApp[i % SPREAD_FLIGHTS]!)));
-  const base2 = await runPool(CONCURRENCY, Array.from({ length: N }, () => baseTask(oneBase)));
-  const bare2 = await runPool(CONCURRENCY, Array.from({ length: N }, () => bareTask(oneBare)));
-  const app2 = await runPool(CONCURRENCY, Array.from({ length: N }, () => appTask(oneApp)));
-  table.push(row('baseline: in-process SQL, spread over flights', N, base1.wallMs, base1.latencies));
-  table.push(row('baseline: bare Express + tRPC + mysql2, spread', N, bare1.wallMs, bare1.latencies));
-  table.push(row('app: bookings.create, spread over flights', N, app1.wallMs, app1.latencies));
-  table.push(row('baseline: in-process SQL, one flight', N, base2.wallMs, base2.latencies));
-  table.push(row('baseline: bare Express + tRPC + mysql2, one flight', N, bare2.wallMs, bare2.latencies));
-  table.push(row('app: bookings.create, one flight', N, app2.wallMs, app2.latencies));
+  const table: (ReturnType<typeof row> & { 'server cpu ms/op'?: string })[] = [];
+  // CPU the server process spent per booking (one API process only: with more, the work is spread).
+  const apiCpu = WORKERS === 1 ? () => processCpuMs(t.api.child.pid!) : undefined;
+  const measured = async (cpu: (() => number) | undefined, tasks: (() => Promise<unknown>)[]) => {
+    const before = cpu?.();
+    const run = await runPool(CONCURRENCY, tasks);
+    return { ...run, cpuMsPerOp: cpu && before !== undefined ? (cpu() - before) / tasks.length : undefined };
+  };
+  const withCpu = (r: ReturnType<typeof row>, m: { cpuMsPerOp?: number }) => ({ ...r, 'server cpu ms/op': m.cpuMsPerOp === undefined ? '' : m.cpuMsPerOp.toFixed(2) });
+  const base1 = await measured(undefined, Array.from({ length: N }, (_, i) => baseTask(spreadBase[i % SPREAD_FLIGHTS]!)));
+  const bare1 = await measured(bare.cpuMs, Array.from({ length: N }, (_, i) => bareTask(spreadBare[(i + 100) % SPREAD_FLIGHTS]!)));
+  const app1 = await measured(apiCpu, Array.from({ length: N }, (_, i) => appTask(spreadApp[i % SPREAD_FLIGHTS]!)));
+  const base2 = await measured(undefined, Array.from({ length: N }, () => baseTask(oneBase)));
+  const bare2 = await measured(bare.cpuMs, Array.from({ length: N }, () => bareTask(oneBare)));
+  const app2 = await measured(apiCpu, Array.from({ length: N }, () => appTask(oneApp)));
+  table.push(withCpu(row('baseline: in-process SQL, spread over flights', N, base1.wallMs, base1.latencies), base1));
+  table.push(withCpu(row('baseline: bare Express + tRPC + mysql2, spread', N, bare1.wallMs, bare1.latencies), bare1));
+  table.push(withCpu(row('app: bookings.create, spread over flights', N, app1.wallMs, app1.latencies), app1));
+  table.push(withCpu(row('baseline: in-process SQL, one flight', N, base2.wallMs, base2.latencies), base2));
+  table.push(withCpu(row('baseline: bare Express + tRPC + mysql2, one flight', N, bare2.wallMs, bare2.latencies), bare2));
+  table.push(withCpu(row('app: bookings.create, one flight', N, app2.wallMs, app2.latencies), app2));
 
   // Contended: 10x more attempts than seats on one flight; count oversells.
   const seats = 100;
@@ -152,6 +160,9 @@ try {
   const r = (a: number, b: number) => (table[a]!['ops/s'] / table[b]!['ops/s']).toFixed(2);
   console.log(`spread over flights: ratio vs bare tRPC: ${r(2, 1)} (goal >= 0.7); ratio vs in-process SQL: ${r(2, 0)}`);
   console.log(`one flight:          ratio vs bare tRPC: ${r(5, 4)} (goal >= 0.7); ratio vs in-process SQL: ${r(5, 3)}`);
+  if (app1.cpuMsPerOp !== undefined && bare1.cpuMsPerOp !== undefined) {
+    console.log(`server CPU per booking vs bare tRPC: ${(app1.cpuMsPerOp / bare1.cpuMsPerOp).toFixed(2)}x spread, ${(app2.cpuMsPerOp! / bare2.cpuMsPerOp!).toFixed(2)}x one flight`);
+  }
   console.log(`contended flight: ${okCount} bookings for ${seats} seats; oversell count: ${oversell} (must be 0); inventory violations: ${violations.length}`);
   if (failures.length) console.log(`unexpected failures in the uncontended runs: ${failures.length}; first: ${String((failures[0] as PromiseRejectedResult).reason).slice(0, 300)}`);
   await pool.end();
