@@ -118,6 +118,13 @@ const EnvSchema = z.object({
   APP_BASE_URL: z.url().default('http://localhost:3000'),
   /** Seat hold for an unpaid booking, in minutes. Stripe Checkout sessions live at least 30 minutes. */
   BOOKING_HOLD_MINUTES: z.coerce.number().int().min(30).max(24 * 60).default(30),
+  /**
+   * A delayed payment (bank debit) still `processing` after this many days is looked up at Stripe by the
+   * reconciliation: settled if Stripe has the outcome, else its booking is flagged. Three weeks always
+   * hold 15 business days, one more than SEPA Direct Debit's documented maximum of 14, the slowest
+   * delayed method Checkout can offer (the code pins no payment methods: the Dashboard chooses).
+   */
+  PAYMENT_PROCESSING_ALERT_DAYS: z.coerce.number().int().min(1).max(365).default(21),
   /** A traveller may ask for a refund until this many minutes before departure; later only an admin may. */
   REFUND_CUTOFF_MINUTES: z.coerce.number().int().min(0).max(7 * 24 * 60).default(120),
   /** Sales close this many minutes before departure: no new booking, no payment page, no page open past it. */

@@ -1,6 +1,5 @@
 import type { Job } from 'bullmq';
-import type { Deps } from '../deps.js';
-import { reconcileWithStripe, summary } from '../services/reconciliation.js';
+import { reconcileWithStripe, summary, type ReconcileDeps } from '../services/reconciliation.js';
 
 /**
  * Every day at 02:00 in Riyadh (the business's own clock, DST-proof since Asia/Riyadh has none), one
@@ -9,7 +8,7 @@ import { reconcileWithStripe, summary } from '../services/reconciliation.js';
 export const RECONCILIATION_SCHEDULE = { id: 'reconcile-daily', repeat: { pattern: '0 2 * * *', tz: 'Asia/Riyadh' } } as const;
 
 /** The scheduled run: the same reconciliation as `npm run jobs:reconcile`, over the default window. */
-export async function processReconciliation(deps: Pick<Deps, 'db' | 'redis' | 'stripe' | 'clock' | 'jobs'>, _job: Job): Promise<unknown> {
+export async function processReconciliation(deps: ReconcileDeps, _job: Job): Promise<unknown> {
   const report = await reconcileWithStripe(deps, { trigger: 'schedule' });
   return { runId: report.runId, ...summary(report) };
 }

@@ -6,9 +6,9 @@ import { scrubValue } from './scrub.js';
 
 /**
  * Error reports to Sentry, when SENTRY_DSN is set: unknown errors at the two edges, job failures,
- * unhandled rejections. Every event carries the release, the component (api, worker), and from the
- * request or job context the request id, the user id (never the e-mail) and the tRPC path or job name
- * as tags. Every event goes through `beforeSend`, which drops secret keys and scrubs every string
+ * unhandled rejections, and the reconciliation's findings (captureFinding). Every event carries the
+ * release, the component (api, worker, script), and from the request or job context the request id,
+ * the user id (never the e-mail) and the tRPC path or job name as tags. Every event goes through `beforeSend`, which drops secret keys and scrubs every string
  * (lib/scrub.ts) before anything leaves the process.
  */
 let enabled = false;
@@ -29,7 +29,7 @@ export function scrubEvent<E extends Sentry.Event>(event: E): E {
   return scrubbed;
 }
 
-export function initSentry(component: 'api' | 'worker', config: Pick<Env, 'SENTRY_DSN' | 'SENTRY_RELEASE' | 'NODE_ENV'>): void {
+export function initSentry(component: 'api' | 'worker' | 'script', config: Pick<Env, 'SENTRY_DSN' | 'SENTRY_RELEASE' | 'NODE_ENV'>): void {
   if (!config.SENTRY_DSN || enabled) return;
   Sentry.init({
     dsn: config.SENTRY_DSN,
@@ -69,17 +69,34 @@ export interface ReportContext {
   [extra: string]: unknown;
 }
 
-export function captureException(err: unknown, context: ReportContext = {}): void {
-  if (!enabled) return;
+/** The tags every event carries from the request or job it happened in, plus the caller's. */
+function contextTags(context: Pick<ReportContext, 'trpcPath' | 'job' | 'queue'>): { tags: Record<string, string>; user?: { id: string } } {
   const ctx = currentContext();
-  const { trpcPath, job, queue, ...extra } = context;
   const tags: Record<string, string> = {};
   if (ctx?.requestId) tags.request_id = ctx.requestId;
   if (ctx?.userId) tags.user_id = String(ctx.userId);
-  if (trpcPath) tags.trpc_path = trpcPath;
-  if (job) tags.job_name = job;
-  if (queue) tags.queue = queue;
-  Sentry.captureException(err, { tags, extra, ...(ctx?.userId ? { user: { id: String(ctx.userId) } } : {}) });
+  if (context.trpcPath) tags.trpc_path = context.trpcPath;
+  if (context.job) tags.job_name = context.job;
+  if (context.queue) tags.queue = context.queue;
+  return ctx?.userId ? { tags, user: { id: String(ctx.userId) } } : { tags };
+}
+
+export function captureException(err: unknown, context: ReportContext = {}): void {
+  if (!enabled) return;
+  const { trpcPath, job, queue, ...extra } = context;
+  const { tags, user } = contextTags({ trpcPath, job, queue });
+  Sentry.captureException(err, { tags, extra, ...(user ? { user } : {}) });
+}
+
+/**
+ * Something a human must look at that is not an exception (a reconciliation mismatch): a message
+ * event, grouped by `fingerprint` rather than by its text, searchable by `tags`. Ids only in tags
+ * and extra: never a name, an e-mail or a Stripe object (beforeSend scrubs them anyway).
+ */
+export function captureFinding(message: string, finding: { fingerprint: string[]; tags: Record<string, string>; extra?: Record<string, unknown> }): void {
+  if (!enabled) return;
+  const { tags } = contextTags({});
+  Sentry.captureMessage(message, { level: 'error', fingerprint: finding.fingerprint, tags: { ...tags, ...finding.tags }, extra: finding.extra ?? {} });
 }
 
 export async function flushSentry(): Promise<void> {

@@ -2,6 +2,7 @@ import './load-dotenv.js';
 import { parseArgs } from 'node:util';
 import { env } from '../env.js';
 import { logger } from '../lib/logger.js';
+import { captureException, flushSentry, initSentry } from '../lib/sentry.js';
 import { runWithContext } from '../lib/request-context.js';
 import { createDatabase } from '../db/client.js';
 import { createStripe } from '../lib/stripe.js';
@@ -12,8 +13,9 @@ import { reconcileWithStripe, summary } from '../services/reconciliation.js';
 
 /**
  * `npm run jobs:reconcile [-- --since <ISO date>]`: the daily reconciliation with Stripe, once, now, in
- * the foreground. Prints a summary; exits 0 when Stripe and the ledger agree, 1 with the mismatches
- * listed when they do not, 2 when the run itself failed (Stripe or the database unreachable).
+ * the foreground. Prints a summary; exits 0 when there is nothing for a human, 1 with the mismatches and
+ * flagged delayed payments listed when there is, 2 when the run itself failed (Stripe or the database
+ * unreachable). With SENTRY_DSN set, its findings and failure go to Sentry as the worker's would.
  */
 let since: Date | undefined;
 try {
@@ -27,6 +29,7 @@ try {
   process.exit(64);
 }
 
+initSentry('script', env);
 const database = createDatabase(env.DATABASE_URL, { connectionLimit: 2 });
 const jobs = connectJobs(database.db, env.REDIS_URL, env.REDIS_KEY_PREFIX);
 const stripe = createStripe(env.STRIPE_SECRET_KEY, env.STRIPE_API_BASE);
@@ -35,7 +38,7 @@ const redis = createRedis(env.REDIS_URL, { keyPrefix: env.REDIS_KEY_PREFIX || un
 const out = (line = '') => process.stdout.write(`${line}\n`);
 try {
   const report = await runWithContext({ requestId: `reconcile:manual:${Date.now()}` }, () =>
-    reconcileWithStripe({ db: database.db, redis, stripe, clock: systemClock, jobs: jobs.dispatcher }, { since, trigger: 'manual' }),
+    reconcileWithStripe({ db: database.db, redis, stripe, clock: systemClock, jobs: jobs.dispatcher, config: env }, { since, trigger: 'manual' }),
   );
   const s = summary(report);
   out(`reconciliation run ${report.runId}: ${s.windowStart} .. ${s.windowEnd}`);
@@ -44,14 +47,21 @@ try {
   out(`  events still failing    ${s.eventsFailed}`);
   out(`  bookings checked        ${s.bookingsChecked}`);
   out(`  mismatches              ${s.mismatches}`);
+  out(`  stuck payments settled  ${s.stuckPaymentsSettled}`);
+  out(`  stuck payments flagged  ${s.stuckPaymentsFlagged}`);
   for (const m of report.mismatches) {
-    out(`  MISMATCH booking ${m.bookingId} ${m.paymentIntentId}: ledger ${m.ledgerNetMinor} ${m.currency}, Stripe ${m.stripeNetMinor} ${m.currency} (${m.reason})`);
+    out(`  MISMATCH booking ${m.bookingId} ${m.paymentIntentId}: ledger ${m.ledgerNetMinor} ${m.currency}, Stripe ${m.stripeNetMinor} ${m.currency} (${m.kind}: ${m.reason})`);
   }
-  process.exitCode = report.mismatches.length ? 1 : 0;
+  for (const p of report.stuckPayments.filter((x) => x.action === 'flagged')) {
+    out(`  STUCK booking ${p.bookingId} ${p.paymentIntentId}: processing since ${p.processingSince}, ${p.stripeStatus} at Stripe (flagged)`);
+  }
+  process.exitCode = s.mismatches || s.stuckPaymentsFlagged ? 1 : 0;
 } catch (err) {
   logger.error({ err }, 'reconciliation failed');
+  captureException(err, { job: 'reconcile' });
   process.exitCode = 2;
 } finally {
+  await flushSentry();
   await jobs.close();
   await database.close();
   redis.disconnect();

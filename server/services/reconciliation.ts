@@ -1,12 +1,13 @@
-import { and, eq, gte, inArray, isNotNull, lt, or } from 'drizzle-orm';
+import { and, eq, inArray, lt } from 'drizzle-orm';
 import type Stripe from 'stripe';
 import type { Deps } from '../deps.js';
-import { bookings, financialLedger, reconciliationRuns, stripeEvents, type ReconciliationMismatch } from '../db/schema/index.js';
+import { bookings, reconciliationRuns, stripeEvents, type ReconciliationMismatch } from '../db/schema/index.js';
 import { logger } from '../lib/logger.js';
 import { currentRequestId } from '../lib/request-context.js';
-import { captureException } from '../lib/sentry.js';
-import { paymentIntentBalance } from './ledger.js';
 import { handleStripeEvent, HANDLED_EVENT_TYPES } from './stripe-events/index.js';
+import { compareLedger } from './reconciliation-ledger.js';
+import { reportFindings } from './reconciliation-alerts.js';
+import { checkStuckPayments, type StuckPayment } from './stuck-payments.js';
 
 /**
  * The reconciliation with Stripe: what Stripe says happened, against what we stored and booked.
@@ -15,13 +16,17 @@ import { handleStripeEvent, HANDLED_EVENT_TYPES } from './stripe-events/index.js
  *    with `starting_after`): an event we never received is stored and processed through the same
  *    processor as a webhook; one stored but unprocessed is processed again. Then every other stored,
  *    unprocessed event that is not flagged is re-driven too.
- * 2. Per payment intent of a booking touched in the window, the ledger's net (charges - refunds +
- *    reversed refunds) against Stripe's (amount received - amount refunded of its charge).
+ * 2. Delayed payments processing longer than PAYMENT_PROCESSING_ALERT_DAYS: Stripe's answer applied,
+ *    or the booking flagged (stuck-payments.ts).
+ * 3. Per payment intent of a booking touched in the window, the ledger's net (charges - refunds +
+ *    reversed refunds) against Stripe's (amount received - amount refunded of its charge)
+ *    (reconciliation-ledger.ts).
  *
- * Each run writes a `reconciliation_runs` row. Every step is idempotent, so a second run changes
- * nothing the first did not. Stripe keeps events 30 days: a longer window is cut to that.
+ * Each run writes a `reconciliation_runs` row; what needs a human goes to the log and Sentry
+ * (reconciliation-alerts.ts). Every step is idempotent, so a second run changes nothing the first did
+ * not. Stripe keeps events 30 days: a longer window is cut to that.
  */
-export type ReconcileDeps = Pick<Deps, 'db' | 'redis' | 'stripe' | 'clock' | 'jobs'>;
+export type ReconcileDeps = Pick<Deps, 'db' | 'redis' | 'stripe' | 'clock' | 'jobs' | 'config'>;
 
 export const DEFAULT_RECONCILE_WINDOW_HOURS = 72;
 const STRIPE_EVENT_RETENTION_MS = 30 * 24 * 3600_000;
@@ -36,6 +41,8 @@ export interface ReconciliationReport {
   eventsFailed: number;
   bookingsChecked: number;
   mismatches: ReconciliationMismatch[];
+  /** Delayed payments processing past PAYMENT_PROCESSING_ALERT_DAYS: settled from Stripe, or flagged. */
+  stuckPayments: StuckPayment[];
 }
 
 export async function reconcileWithStripe(deps: ReconcileDeps, input: { since?: Date; trigger: 'schedule' | 'manual' }): Promise<ReconciliationReport> {
@@ -57,9 +64,12 @@ export async function reconcileWithStripe(deps: ReconcileDeps, input: { since?: 
     .insert(reconciliationRuns)
     .values({ triggeredBy: input.trigger, windowStart, windowEnd, mismatches: [], requestId: currentRequestId() ?? null });
   const runId = ins.insertId;
-  const report: ReconciliationReport = { runId, windowStart, windowEnd, eventsSeen: 0, eventsRepaired: 0, eventsFailed: 0, bookingsChecked: 0, mismatches: [] };
+  const report: ReconciliationReport = { runId, windowStart, windowEnd, eventsSeen: 0, eventsRepaired: 0, eventsFailed: 0, bookingsChecked: 0, mismatches: [], stuckPayments: [] };
   try {
     const paymentIntents = await repairEvents(deps, report);
+    // Before the comparison, so a payment settled here is compared with its fresh ledger entry.
+    report.stuckPayments = await checkStuckPayments(deps, runId);
+    for (const s of report.stuckPayments) paymentIntents.add(s.paymentIntentId);
     await compareLedger(deps, report, paymentIntents);
     await deps.db
       .update(reconciliationRuns)
@@ -81,10 +91,7 @@ export async function reconcileWithStripe(deps: ReconcileDeps, input: { since?: 
       .catch(() => undefined);
     throw err;
   }
-  for (const m of report.mismatches) {
-    logger.error({ runId, ...m }, 'reconciliation: the ledger and Stripe disagree');
-    captureException(new Error(`reconciliation mismatch: booking ${m.bookingId}, ${m.paymentIntentId}: ledger ${m.ledgerNetMinor}, Stripe ${m.stripeNetMinor}`), { runId, ...m });
-  }
+  reportFindings(report);
   logger.info({ runId, ...summary(report) }, 'reconciliation finished');
   return report;
 }
@@ -98,6 +105,8 @@ export function summary(r: ReconciliationReport) {
     eventsFailed: r.eventsFailed,
     bookingsChecked: r.bookingsChecked,
     mismatches: r.mismatches.length,
+    stuckPaymentsSettled: r.stuckPayments.filter((s) => s.action === 'settled').length,
+    stuckPaymentsFlagged: r.stuckPayments.filter((s) => s.action === 'flagged').length,
   };
 }
 
@@ -161,35 +170,4 @@ function paymentIntentOf(event: Stripe.Event): string | null {
   if (o.object === 'payment_intent') return o.id ?? null;
   const pi = o.payment_intent;
   return typeof pi === 'string' ? pi : (pi?.id ?? null);
-}
-
-/** Per payment intent of every booking touched in the window: our ledger's net against Stripe's. */
-async function compareLedger(deps: ReconcileDeps, report: ReconciliationReport, fromEvents: Set<string>) {
-  const since = report.windowStart;
-  const touched = await deps.db
-    .selectDistinct({ bookingId: financialLedger.bookingId, pi: financialLedger.stripePaymentIntentId, currency: financialLedger.currency })
-    .from(financialLedger)
-    .where(or(gte(financialLedger.createdAt, since), fromEvents.size ? inArray(financialLedger.stripePaymentIntentId, [...fromEvents]) : undefined));
-  const booked = await deps.db
-    .select({ bookingId: bookings.id, pi: bookings.stripePaymentIntentId, currency: bookings.currency })
-    .from(bookings)
-    .where(and(isNotNull(bookings.stripePaymentIntentId), or(gte(bookings.updatedAt, since), fromEvents.size ? inArray(bookings.stripePaymentIntentId, [...fromEvents]) : undefined)));
-  const byPi = new Map<string, { bookingId: number; currency: string }>();
-  for (const r of [...touched, ...booked]) if (r.pi && !byPi.has(r.pi)) byPi.set(r.pi, { bookingId: r.bookingId, currency: r.currency });
-  report.bookingsChecked = new Set([...byPi.values()].map((v) => v.bookingId)).size;
-  for (const [pi, { bookingId, currency }] of byPi) {
-    const ledger = await paymentIntentBalance(deps.db, pi);
-    const intent = await deps.stripe.paymentIntents.retrieve(pi, { expand: ['latest_charge'] });
-    const charge = typeof intent.latest_charge === 'object' ? intent.latest_charge : null;
-    const stripeNet = intent.status === 'succeeded' ? intent.amount_received - (charge?.amount_refunded ?? 0) : 0;
-    if (ledger.netMinor === stripeNet) continue;
-    report.mismatches.push({
-      bookingId,
-      paymentIntentId: pi,
-      ledgerNetMinor: ledger.netMinor,
-      stripeNetMinor: stripeNet,
-      currency: currency.toUpperCase(),
-      reason: ledger.chargedMinor === 0 && stripeNet > 0 ? 'Stripe holds a payment the ledger has no charge for' : 'net amounts differ',
-    });
-  }
 }

@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { startE2E, type E2EContext } from '../support/e2e.js';
 import { trpcClient } from '../support/harness.js';
 import { startSentrySink, type SentrySink } from '../support/sentry-sink.js';
 import { createUser, uniqueEmail } from '../support/users.js';
+import { bookAndOpenCheckout, bookingRow, eventRow } from '../support/booking-flow.js';
+import { runEntrypoint } from '../support/spawn.js';
+import { payments } from '../../server/db/schema/index.js';
 
 /**
  * Sentry, proven: the real API process with SENTRY_DSN pointing at a loopback server that plays
@@ -89,5 +92,58 @@ describe('error reports and logs of the API process', () => {
     expect(raw).not.toMatch(/\$argon2/);
     expect(raw).not.toMatch(/eyJ[\w-]+\.eyJ[\w-]+\./); // a JWT
     expect(raw).not.toMatch(/[A-Za-z0-9._%+-]+@(example\.com|example\.test)/);
+  });
+});
+
+describe('reconciliation findings reach Sentry (npm run jobs:reconcile)', () => {
+  it('a refund made only at Stripe and a delayed payment stuck in processing each arrive as an event tagged with booking, payment intent and kind, and nothing personal', async () => {
+    // 1. Paid by card, then refunded in the Dashboard; both refund events fail here until flagged for
+    //    a human (the ledger refused them), so the reconciliation leaves them alone: Stripe has given
+    //    the money back, our ledger still holds it.
+    const refunded = await bookAndOpenCheckout(e, { seats: 10, passengers: 1, priceMinor: 50_000 });
+    for (const r of await e.fakeStripe.deliverAll(e.fakeStripe.completeSession(refunded.sessionId))) expect(r.status).toBe(200);
+    const refundedPi = (await bookingRow(e, refunded.booking.id)).stripePaymentIntentId!;
+    const refundEvents = e.fakeStripe.refundFromDashboard(refundedPi);
+    await e.db.execute(sql.raw(`CREATE TRIGGER e2e_refuse_ledger BEFORE INSERT ON financial_ledger FOR EACH ROW SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'ledger refused for the e2e'`));
+    try {
+      for (let i = 0; i < 3; i++) for (const r of await e.fakeStripe.deliverAll(refundEvents)) expect(r.status).toBe(500);
+    } finally {
+      await e.db.execute(sql`DROP TRIGGER IF EXISTS e2e_refuse_ledger`);
+    }
+    for (const ev of refundEvents) expect(await eventRow(e, ev.id)).toMatchObject({ processed: false, needsAttention: true });
+
+    // 2. A bank debit that has been processing for longer than PAYMENT_PROCESSING_ALERT_DAYS.
+    const stuck = await bookAndOpenCheckout(e, { seats: 10, passengers: 1 });
+    for (const r of await e.fakeStripe.deliverAll(e.fakeStripe.completeSession(stuck.sessionId, { async: true }))) expect(r.status).toBe(200);
+    await e.db.update(payments).set({ updatedAt: new Date(Date.now() - 40 * 86_400_000) }).where(eq(payments.stripeCheckoutSessionId, stuck.sessionId));
+    const stuckPi = (await bookingRow(e, stuck.booking.id)).stripePaymentIntentId!;
+
+    const run = await runEntrypoint('server/scripts/reconcile.ts', e.processEnv, { timeoutMs: 60_000 });
+    expect(run.stdout).toContain(`MISMATCH booking ${refunded.booking.id} ${refundedPi}: ledger 50000 SAR, Stripe 0 SAR (ledger_above_stripe`);
+    expect(run.stdout).toContain(`STUCK booking ${stuck.booking.id} ${stuckPi}`);
+    expect(run.code).toBe(1);
+    expect(await bookingRow(e, stuck.booking.id)).toMatchObject({ status: 'pending_payment', seatsHeld: 1, needsAttention: true });
+
+    const mismatch = await sink.waitForEvent((ev) => ev.tags?.booking_id === String(refunded.booking.id) && ev.tags?.mismatch_kind !== undefined);
+    expect(mismatch).toMatchObject({
+      level: 'error',
+      release: RELEASE,
+      fingerprint: ['reconciliation', 'ledger_above_stripe'],
+      tags: { mismatch_kind: 'ledger_above_stripe', payment_intent: refundedPi, currency: 'SAR', job_name: 'reconcile', component: 'script', request_id: expect.stringMatching(/^reconcile:manual:/) },
+      extra: { ledgerNetMinor: 50_000, stripeNetMinor: 0 },
+    });
+    expect(JSON.stringify(mismatch.message)).toContain(`Reconciliation: ledger_above_stripe, booking ${refunded.booking.id} (run ${mismatch.tags.reconciliation_run})`);
+    const stuckEvent = await sink.waitForEvent((ev) => ev.tags?.booking_id === String(stuck.booking.id));
+    expect(stuckEvent).toMatchObject({
+      fingerprint: ['reconciliation', 'payment_stuck_processing'],
+      tags: { mismatch_kind: 'payment_stuck_processing', payment_intent: stuckPi, stripe_status: 'processing', reconciliation_run: mismatch.tags.reconciliation_run },
+    });
+
+    const raw = sink.envelopes.map((env) => env.raw).join('\n');
+    for (const secret of [refunded.user.email, stuck.user.email, refunded.user.accessToken, stuck.user.accessToken, process.env.STRIPE_SECRET_KEY!, process.env.STRIPE_WEBHOOK_SECRET!, process.env.JWT_SECRET!]) {
+      expect(raw).not.toContain(secret);
+    }
+    expect(raw).not.toContain('customer@example.com'); // the payer's e-mail at Stripe
+    expect(raw).not.toMatch(/eyJ[\w-]+\.eyJ[\w-]+\./);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { count, eq, inArray } from 'drizzle-orm';
-import { bookings, financialLedger, reconciliationRuns, stripeEvents } from '../../server/db/schema/index.js';
+import { and, count, eq, inArray } from 'drizzle-orm';
+import { bookings, bookingTransitions, financialLedger, flights, outbox, payments, reconciliationRuns, stripeEvents } from '../../server/db/schema/index.js';
 import { recordLedgerEntry } from '../../server/services/ledger.js';
 import { expireLapsedHolds } from '../../server/services/bookings.js';
 import { reconcileWithStripe } from '../../server/services/reconciliation.js';
@@ -56,7 +56,7 @@ describe('reconciliation with Stripe', () => {
     });
     const report = await reconcile();
     const mismatch = report.mismatches.find((m) => m.bookingId === booking.id);
-    expect(mismatch).toMatchObject({ paymentIntentId: row.stripePaymentIntentId, ledgerNetMinor: 38_000, stripeNetMinor: 50_000, currency: 'SAR' });
+    expect(mismatch).toMatchObject({ kind: 'ledger_below_stripe', paymentIntentId: row.stripePaymentIntentId, ledgerNetMinor: 38_000, stripeNetMinor: 50_000, currency: 'SAR' });
     const [run] = await t.db.select().from(reconciliationRuns).where(eq(reconciliationRuns.id, report.runId));
     expect(run).toMatchObject({ status: 'mismatch', mismatchCount: report.mismatches.length });
     expect(run!.mismatches).toEqual(expect.arrayContaining([expect.objectContaining({ bookingId: booking.id, ledgerNetMinor: 38_000, stripeNetMinor: 50_000 })]));
@@ -86,5 +86,67 @@ describe('delayed payments and hold expiry', () => {
     // A window that starts after the payment began: the run still reads back to the booking.
     await reconcileWithStripe(t.deps, { trigger: 'manual', since: new Date(Date.now() + 1000) });
     expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'confirmed', paymentStatus: 'paid' });
+  });
+});
+
+describe('delayed payments processing longer than PAYMENT_PROCESSING_ALERT_DAYS', () => {
+  const DAY = 86_400_000;
+  const limit = () => t.deps.config.PAYMENT_PROCESSING_ALERT_DAYS;
+  /** A bank debit under way for `days` days: the session completed unpaid, its payments row turned processing then. */
+  async function processingFor(days: number) {
+    const flow = await bookAndOpenCheckout(t, { seats: 5, passengers: 2 });
+    await t.fakeStripe.deliverAll(t.fakeStripe.completeSession(flow.sessionId, { async: true }));
+    await t.db.update(payments).set({ updatedAt: new Date(Date.now() - days * DAY) }).where(eq(payments.stripeCheckoutSessionId, flow.sessionId));
+    expect(await bookingRow(t, flow.booking.id)).toMatchObject({ status: 'pending_payment', paymentStatus: 'processing', seatsHeld: 2 });
+    return flow;
+  }
+  const seatsLeft = async (flightId: number) => (await t.db.select({ n: flights.seatsAvailable }).from(flights).where(eq(flights.id, flightId)))[0]!.n;
+
+  it('one Stripe still reports processing is flagged for a human and keeps its seats; one under the limit is left alone', async () => {
+    const stuck = await processingFor(limit() + 1);
+    const recent = await processingFor(limit() - 1);
+    const report = await reconcile();
+    expect(report.stuckPayments.find((s) => s.bookingId === stuck.booking.id)).toMatchObject({ stripeStatus: 'processing', action: 'flagged' });
+    expect(report.stuckPayments.find((s) => s.bookingId === recent.booking.id)).toBeUndefined();
+    expect(await bookingRow(t, stuck.booking.id)).toMatchObject({
+      status: 'pending_payment',
+      paymentStatus: 'processing',
+      seatsHeld: 2,
+      needsAttention: true,
+      attentionReason: expect.stringMatching(new RegExp(`still processing at Stripe after ${limit() + 1} days; seats still held`)),
+    });
+    expect(await seatsLeft(stuck.flightId)).toBe(3);
+    expect(await bookingRow(t, recent.booking.id)).toMatchObject({ needsAttention: false, seatsHeld: 2 });
+  });
+
+  it('one Stripe settled but whose events are gone is confirmed from the payment intent, through the webhook path: one charge, its e-mail; the late events change nothing', async () => {
+    const { booking, sessionId } = await processingFor(limit() + 2);
+    const emitted = t.fakeStripe.asyncPaymentSucceeded(sessionId); // never delivered
+    t.fakeStripe.ageOutEvents(); // and a month later Stripe no longer lists them
+    const report = await reconcile();
+    expect(report.stuckPayments.find((s) => s.bookingId === booking.id)).toMatchObject({ stripeStatus: 'succeeded', action: 'settled' });
+    expect(report.mismatches.filter((m) => m.bookingId === booking.id)).toEqual([]);
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'confirmed', paymentStatus: 'paid', seatsHeld: 2, needsAttention: false });
+    const ledger = await ledgerFor(t, booking.id);
+    expect(ledger.map((e) => [e.entryType, e.amountMinor, e.stripeEventId])).toEqual([['charge', booking.totalMinor, `reconciliation:${report.runId}`]]);
+    expect(await t.db.select({ topic: outbox.topic }).from(outbox).where(eq(outbox.dedupeKey, `send_booking_confirmation:booking:${booking.id}`))).toHaveLength(1);
+    const [transition] = await t.db.select().from(bookingTransitions).where(and(eq(bookingTransitions.bookingId, booking.id), eq(bookingTransitions.toStatus, 'confirmed')));
+    expect(transition).toMatchObject({ actor: `reconciliation:${report.runId}` });
+
+    for (const r of await t.fakeStripe.deliverAll(emitted)) expect(r.status).toBe(200);
+    expect(await ledgerFor(t, booking.id)).toHaveLength(1);
+    expect((await bookingRow(t, booking.id)).status).toBe('confirmed');
+  });
+
+  it('one whose debit bounced, its events gone, fails and gives its seats back', async () => {
+    const { booking, sessionId, flightId } = await processingFor(limit() + 1);
+    t.fakeStripe.asyncPaymentFailed(sessionId);
+    t.fakeStripe.ageOutEvents();
+    const report = await reconcile();
+    expect(report.stuckPayments.find((s) => s.bookingId === booking.id)).toMatchObject({ stripeStatus: 'requires_payment_method', action: 'settled' });
+    expect(await bookingRow(t, booking.id)).toMatchObject({ status: 'failed', paymentStatus: 'failed', seatsHeld: 0, needsAttention: false });
+    expect(await seatsLeft(flightId)).toBe(5);
+    expect(await ledgerFor(t, booking.id)).toEqual([]);
+    expect((await t.db.select({ status: payments.status }).from(payments).where(eq(payments.stripeCheckoutSessionId, sessionId)))[0]).toEqual({ status: 'failed' });
   });
 });

@@ -32,7 +32,10 @@ export const financialLedger = mysqlTable(
     stripeChargeId: varchar('stripe_charge_id', { length: 255 }),
     /** Null for charges; set for refunds and their reversals. */
     stripeRefundId: varchar('stripe_refund_id', { length: 255 }),
-    /** The first event that caused this entry. */
+    /**
+     * The first event that caused this entry; `reconciliation:<run id>` when a reconciliation run booked
+     * it from Stripe's payment intent because its events never reached us (services/stuck-payments.ts).
+     */
     stripeEventId: varchar('stripe_event_id', { length: 255 }).notNull(),
     createdAt: createdAt(),
   },

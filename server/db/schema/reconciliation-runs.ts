@@ -5,8 +5,21 @@ import { id, timestamp } from './columns.js';
 export const RECONCILIATION_STATUSES = ['running', 'ok', 'mismatch', 'error'] as const;
 export type ReconciliationStatus = (typeof RECONCILIATION_STATUSES)[number];
 
+/**
+ * Which way the ledger and Stripe disagree, the grouping of mismatches in Sentry:
+ * - `payment_missing_in_ledger`: Stripe holds a payment the ledger has no charge for;
+ * - `payment_missing_at_stripe`: the ledger books a charge for a payment intent Stripe does not show paid;
+ * - `ledger_above_stripe`: the ledger holds more than Stripe (typically a refund made at Stripe, in the
+ *   Dashboard, whose events we lack);
+ * - `ledger_below_stripe`: the ledger holds less (a refund booked that Stripe never made, a reversal missed).
+ */
+export const MISMATCH_KINDS = ['payment_missing_in_ledger', 'payment_missing_at_stripe', 'ledger_above_stripe', 'ledger_below_stripe'] as const;
+export type MismatchKind = (typeof MISMATCH_KINDS)[number];
+
 /** One booking whose ledger and Stripe disagree: net money in (charges - refunds + reversals), both sides. */
 export interface ReconciliationMismatch {
+  /** Absent in runs recorded before kinds existed. */
+  kind?: MismatchKind;
   bookingId: number;
   paymentIntentId: string;
   /** charges - refunds + refund reversals in our ledger, minor units. */

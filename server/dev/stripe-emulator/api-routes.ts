@@ -103,7 +103,8 @@ export function apiRoutes(state: EmulatorState, publicUrl: () => string): ApiRou
     }
     const created = parseCreatedFilter(p.created);
     const typeMatch = eventTypeMatcher(p);
-    const rows = [...state.events]
+    const rows = state.events
+      .slice(state.eventsAgedOut)
       .reverse()
       .filter((e) => matchesCreated(e.created, created))
       .filter((e) => typeMatch(e.type));

@@ -87,6 +87,11 @@ export interface StripeEmulator {
   openDispute: OmitState<typeof scenarios.openDispute>;
   /** A day later: Stripe has forgotten every Idempotency-Key used so far (it keeps them 24 hours). */
   forgetIdempotencyKeys(): void;
+  /**
+   * A month later: Stripe no longer lists or serves the events emitted so far (it keeps them 30 days);
+   * the objects stay. `events` still holds them, for assertions.
+   */
+  ageOutEvents(): void;
   // Faults and webhooks.
   setFault(fault: Fault): void;
   sign(event: EventPayload | string, opts?: SignOptions): { payload: string; header: string };
@@ -173,6 +178,10 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     failRefund: on(failRefund),
     openDispute: on(scenarios.openDispute),
     forgetIdempotencyKeys: () => idempotency.forgetAll(),
+    ageOutEvents: () => {
+      for (const e of state.events.slice(state.eventsAgedOut)) state.eventsById.delete(e.id);
+      state.eventsAgedOut = state.events.length;
+    },
     setFault: (f) => faults.set(f),
     sign: webhooks.sign,
     deliver: webhooks.deliver,

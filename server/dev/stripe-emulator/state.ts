@@ -62,6 +62,8 @@ export interface EmulatorState {
   /** Every event emitted, in order. */
   events: Stripe.Event[];
   eventsById: Map<string, Stripe.Event>;
+  /** Events at the front of `events` that Stripe no longer serves (it keeps them 30 days): ageOutEvents. */
+  eventsAgedOut: number;
   /** Every API request received, in order. */
   requests: RecordedRequest[];
   /** Every webhook delivery attempted, in order. */
@@ -82,6 +84,7 @@ export function createState(fixedApiVersion?: string): EmulatorState {
     sessionExtras: new Map(),
     events: [],
     eventsById: new Map(),
+    eventsAgedOut: 0,
     requests: [],
     deliveries: [],
     fixedApiVersion: fixedApiVersion ?? null,

@@ -1,4 +1,5 @@
 import { and, eq, inArray } from 'drizzle-orm';
+import type Stripe from 'stripe';
 import { bookings, flights, payments } from '../../db/schema/index.js';
 import { transition } from '../booking-state.js';
 import { releaseBookingSeats, retakeBookingSeats } from '../inventory.js';
@@ -58,8 +59,12 @@ export async function onSessionPaidOrPending(
   return 'processed';
 }
 
-export async function onPaymentIntentSucceeded(ctx: HandlerContext, event: EventOf<'payment_intent.succeeded'>): Promise<'processed'> {
-  const pi = event.data.object;
+export function onPaymentIntentSucceeded(ctx: HandlerContext, event: EventOf<'payment_intent.succeeded'>): Promise<'processed'> {
+  return paymentIntentSucceeded(ctx, event.data.object);
+}
+
+/** A succeeded payment intent: from its event, or as Stripe reports it now (stripe-events/from-intent.ts). */
+export async function paymentIntentSucceeded(ctx: HandlerContext, pi: Stripe.PaymentIntent): Promise<'processed'> {
   const booking = await findPaymentBooking(ctx, pi.metadata, pi.id);
   await onPaymentSucceeded(ctx, booking, {
     sessionId: ctx.prefetched.sessionId ?? null,
@@ -218,14 +223,18 @@ export async function onSessionPaymentFailed(ctx: HandlerContext, event: EventOf
   return 'processed';
 }
 
-export async function onPaymentIntentFailed(ctx: HandlerContext, event: EventOf<'payment_intent.payment_failed'>): Promise<'processed'> {
-  const pi = event.data.object;
+export function onPaymentIntentFailed(ctx: HandlerContext, event: EventOf<'payment_intent.payment_failed'>): Promise<'processed'> {
+  return paymentIntentFailed(ctx, event.data.object, 'payment failed');
+}
+
+/** A failed (or canceled) payment intent: from its event, or as Stripe reports it now (stripe-events/from-intent.ts). */
+export async function paymentIntentFailed(ctx: HandlerContext, pi: Stripe.PaymentIntent, reason: string): Promise<'processed'> {
   // Changes the booking only if this is its current payment intent, so no ownership check is needed.
   const booking = await findBooking(ctx, { metadata: pi.metadata, paymentIntentId: pi.id });
   // A declined card inside an open Checkout page is not the end: the traveller can try another card
   // until the session expires. Only a delayed payment that was already under way fails the booking.
   if (booking.status === 'pending_payment' && booking.paymentStatus === 'processing' && booking.stripePaymentIntentId === pi.id) {
-    await failBooking(ctx, booking, 'payment failed');
+    await failBooking(ctx, booking, reason);
   }
   return 'processed';
 }
