@@ -103,7 +103,19 @@ export async function createBooking(deps: Pick<Deps, 'db' | 'redis' | 'config' |
     deps,
     { scope: 'bookings.create', principal: actorName(actor), key: idempotencyKey, input: payload },
     async (tx) => {
-      const [flight] = await tx.select().from(flights).where(eq(flights.id, input.flightId));
+      // Only what a booking needs (a wide select costs drizzle a mapping per column, on every booking).
+      const [flight] = await tx
+        .select({
+          id: flights.id,
+          flightNumber: flights.flightNumber,
+          origin: flights.origin,
+          destination: flights.destination,
+          departureAt: flights.departureAt,
+          priceMinor: flights.priceMinor,
+          currency: flights.currency,
+        })
+        .from(flights)
+        .where(eq(flights.id, input.flightId));
       if (!flight) throw new AppError('NOT_FOUND', `Flight ${input.flightId} not found`);
       const salesClose = assertBookable(flight, now, deps.config.SALES_CUTOFF_MINUTES);
       const count = input.passengers.length;

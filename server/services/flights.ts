@@ -87,25 +87,33 @@ async function searchKeyOf(deps: SearchDeps, input: FlightSearchInput, now: Date
   if (input.date < localDate(now, origin.timeZone)) {
     throw new AppError('VALIDATION', `date ${input.date} is in the past at ${origin.iata}`);
   }
-  return { origin, key: { origin: origin.iata, destination: destination.iata, date: input.date, passengers: input.passengers } };
+  return { origin, key: { origin: origin.iata, destination: destination.iata, date: input.date, passengers: input.passengers, layout: ANSWER_LAYOUT } };
 }
 
+/** Bumped whenever encodeAnswer's layout changes (the cache keys entries by it). */
+const ANSWER_LAYOUT = 'flights-v2';
+
 /**
- * A search's answer as cached: "<valid until, ms>|<JSON array of FlightView>". The array holds the flights
- * on sale when it was made; it stays exact until the first of them stops being bookable (valid until),
- * since a flight off sale never comes back on. Until then it is sent as it is, byte for byte.
+ * A search's answer as cached: "<valid until, ms>|<sales cutoff, minutes>|<JSON array of FlightView>".
+ * The array holds the flights on sale when it was made, judged with the filler's SALES_CUTOFF_MINUTES;
+ * it stays exact until the first of them stops being bookable (valid until), since a flight off sale
+ * never comes back on. Until then, and for a reader with the same cutoff, it is sent byte for byte.
  */
 function encodeAnswer(views: FlightView[], now: Date, salesCutoffMinutes: number): string {
   const onSale = views.filter((f) => isBookable(new Date(f.departureAt), now, salesCutoffMinutes));
   const validUntil = Math.min(8.64e15, ...onSale.map((f) => bookableUntilMs(new Date(f.departureAt), salesCutoffMinutes)));
-  return `${validUntil}|${JSON.stringify(onSale)}`;
+  return `${validUntil}|${salesCutoffMinutes}|${JSON.stringify(onSale)}`;
 }
 
-/** The JSON of the flights on sale at `now`, from an answer: as cached while still valid, else filtered again. */
+/**
+ * The JSON of the flights on sale at `now`, from an answer: as cached while it is still exact, else
+ * filtered again (its time has passed, or a process with another cutoff made it: a deploy changing
+ * SALES_CUTOFF_MINUTES never lets an older process's answer offer a flight the new rule closed).
+ */
 function answerAt(entry: string, now: Date, salesCutoffMinutes: number): string {
-  const bar = entry.indexOf('|');
-  const json = entry.slice(bar + 1);
-  if (now.getTime() <= Number(entry.slice(0, bar))) return json;
+  const [validUntil, cutoff] = entry.split('|', 2);
+  const json = entry.slice(validUntil!.length + cutoff!.length + 2);
+  if (Number(cutoff) === salesCutoffMinutes && now.getTime() <= Number(validUntil)) return json;
   return JSON.stringify((JSON.parse(json) as FlightView[]).filter((f) => isBookable(new Date(f.departureAt), now, salesCutoffMinutes)));
 }
 

@@ -116,15 +116,37 @@ export async function withIdempotency<T>(
 
 type Claim = { id: number; lockedUntil: Date } | { replay: unknown };
 
+/**
+ * The claim's INSERT IGNORE, the first statement of every idempotent request, built once per database
+ * handle (drizzle otherwise builds its SQL on every call). It runs on the pool, outside any transaction.
+ */
+const buildClaim = (db: Db) =>
+  db
+    .insert(idempotencyRequests)
+    .ignore()
+    .values({
+      scope: sql.placeholder('scope'),
+      principal: sql.placeholder('principal'),
+      idempotencyKey: sql.placeholder('key'),
+      fingerprint: sql.placeholder('fingerprint'),
+      status: 'started',
+      lockedUntil: sql.placeholder('lockedUntil'),
+      expiresAt: sql.placeholder('expiresAt'),
+    })
+    .prepare();
+const claimStatements = new WeakMap<Db, ReturnType<typeof buildClaim>>();
+function claimStatement(db: Db) {
+  let q = claimStatements.get(db);
+  if (!q) claimStatements.set(db, (q = buildClaim(db)));
+  return q;
+}
+
 async function claimKey({ db, clock }: IdempotencyDeps, spec: IdempotencySpec, fp: string, lockMs: number, where: ReturnType<typeof and>): Promise<Claim> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const now = clock.now();
     const lockedUntil = new Date(now.getTime() + lockMs);
     const expiresAt = new Date(now.getTime() + IDEMPOTENCY_TTL_HOURS * 3600_000);
-    const [ins] = await db
-      .insert(idempotencyRequests)
-      .ignore()
-      .values({ scope: spec.scope, principal: spec.principal, idempotencyKey: spec.key, fingerprint: fp, status: 'started', lockedUntil, expiresAt });
+    const [ins] = await claimStatement(db).execute({ scope: spec.scope, principal: spec.principal, key: spec.key, fingerprint: fp, lockedUntil, expiresAt });
     if (ins.affectedRows === 1) return { id: ins.insertId, lockedUntil };
 
     const [row] = await db.select().from(idempotencyRequests).where(where).limit(1);

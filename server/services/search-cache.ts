@@ -34,6 +34,11 @@ export interface RouteDay {
 
 export interface SearchKey extends RouteDay {
   passengers: number;
+  /**
+   * The layout of the entry the caller stores, part of its key: a release that changes the layout never
+   * reads an entry an older process wrote (a rolling deploy runs both for a while).
+   */
+  layout: string;
 }
 
 export type SearchCacheDeps = Pick<Deps, 'redis' | 'config'>;
@@ -48,7 +53,8 @@ const LOCK_MS = 5_000;
 const POLL_MS = 15;
 
 export const searchVersionKey = (r: RouteDay) => `v:search:${r.origin}:${r.destination}:${r.date}`;
-const inputHash = (k: SearchKey) => createHash('sha256').update(`${k.origin}|${k.destination}|${k.date}|${k.passengers}`).digest('base64url').slice(0, 22);
+const inputHash = (k: SearchKey) =>
+  createHash('sha256').update(`${k.layout}|${k.origin}|${k.destination}|${k.date}|${k.passengers}`).digest('base64url').slice(0, 22);
 export const searchEntryKey = (version: string, hash: string) => `search:${version}:${hash}`;
 
 // One round trip: the version, then the entry under it. The entry's key is built in the script, so the

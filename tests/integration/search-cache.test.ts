@@ -90,7 +90,7 @@ describe('the versioned search cache', () => {
 describe('filling a cold entry', () => {
   it('does not fill again when another process stored the entry and let its lock go between our lookup and our fill', async () => {
     const { input } = await listedFlight(24 * 20);
-    await request(t.baseUrl).get(`/trpc/flights.search?input=${encodeURIComponent(JSON.stringify(input))}`);
+    await cachedSearch(t.deps, { origin: 'RUH', destination: 'JED', date: input.date, passengers: 1, layout: 'test' }, async () => 'stored by another process');
     // Our lookup saw the entry cold (it was, a moment before); by now it is stored and unlocked.
     const lateLookup = new Proxy(t.deps.redis, {
       get(target, prop, receiver) {
@@ -99,7 +99,7 @@ describe('filling a cold entry', () => {
       },
     });
     let fills = 0;
-    const key = { origin: 'RUH', destination: 'JED', date: input.date, passengers: 1 };
+    const key = { origin: 'RUH', destination: 'JED', date: input.date, passengers: 1, layout: 'test' };
     const version = (await t.deps.redis.get(searchVersionKey(key))) ?? '0';
     const stored = await cachedSearch({ ...t.deps, redis: lateLookup }, key, async () => String(++fills));
     expect(fills).toBe(0);
@@ -136,6 +136,17 @@ describe('flights.search over GET, answered ahead of the tRPC adapter', () => {
     const bad = await request(t.baseUrl).get(`/trpc/flights.search?input=${encodeURIComponent(JSON.stringify({ ...input, passengers: 0 }))}`);
     expect(bad.status).toBe(400);
     expect(bad.body.error.data.appCode).toBe('VALIDATION');
+  });
+
+  it('never offers from an answer another process cached under a shorter sales cutoff a flight this one considers closed', async () => {
+    const { id, input } = await listedFlight(24 * 3);
+    const [row] = await t.db.select().from(flights).where(eq(flights.id, id));
+    await request(t.baseUrl).get(`/trpc/flights.search?input=${encodeURIComponent(JSON.stringify(input))}`);
+    // A process deployed with a cutoff that closes this flight already (it departs in 3 days).
+    const minutesLeft = Math.floor((row!.departureAt.getTime() - Date.now()) / 60_000);
+    const stricter = { ...t.deps, config: { ...t.deps.config, SALES_CUTOFF_MINUTES: minutesLeft } };
+    expect(await cachedSearchJson(stricter, input)).toBe('[]');
+    expect(JSON.parse((await cachedSearchJson(t.deps, input))!)).toHaveLength(1);
   });
 
   it('never offers from the cache a flight whose sales closed after the answer was cached', async () => {
