@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Db, Tx } from '../db/types.js';
 import type { Clock } from '../deps.js';
 import { idempotencyRequests } from '../db/schema/index.js';
+import { preparedPerDb } from '../db/prepared.js';
 import { AppError, mysqlErrorCode } from '../lib/errors.js';
 import { canonicalJson, sha256Hex } from '../lib/canonical-json.js';
 import { logger } from '../lib/logger.js';
@@ -116,11 +117,8 @@ export async function withIdempotency<T>(
 
 type Claim = { id: number; lockedUntil: Date } | { replay: unknown };
 
-/**
- * The claim's INSERT IGNORE, the first statement of every idempotent request, built once per database
- * handle (drizzle otherwise builds its SQL on every call). It runs on the pool, outside any transaction.
- */
-const buildClaim = (db: Db) =>
+/** The claim's INSERT IGNORE, the first statement of every idempotent request (on the pool), prepared once. */
+const claimStatement = preparedPerDb((db) =>
   db
     .insert(idempotencyRequests)
     .ignore()
@@ -133,13 +131,8 @@ const buildClaim = (db: Db) =>
       lockedUntil: sql.placeholder('lockedUntil'),
       expiresAt: sql.placeholder('expiresAt'),
     })
-    .prepare();
-const claimStatements = new WeakMap<Db, ReturnType<typeof buildClaim>>();
-function claimStatement(db: Db) {
-  let q = claimStatements.get(db);
-  if (!q) claimStatements.set(db, (q = buildClaim(db)));
-  return q;
-}
+    .prepare(),
+);
 
 async function claimKey({ db, clock }: IdempotencyDeps, spec: IdempotencySpec, fp: string, lockMs: number, where: ReturnType<typeof and>): Promise<Claim> {
   for (let attempt = 0; attempt < 3; attempt++) {

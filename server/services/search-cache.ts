@@ -64,20 +64,33 @@ local v = redis.call('GET', KEYS[1]) or '0'
 return { v, redis.call('GET', ARGV[1] .. 'search:' .. v .. ':' .. ARGV[2]) }
 `;
 
-interface LookupRedis extends Redis {
-  searchLookup(versionKey: string, prefix: string, hash: string): Promise<[string, string | null]>;
-}
+// The entry if it is there by now, else the fill lock if nobody holds it, in one step: a process whose
+// lookup missed just before another one stored the entry and let the lock go must not fill it again.
+const ENTRY_OR_LOCK = `
+local e = redis.call('GET', KEYS[1])
+if e then return { e, 0 } end
+if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return { false, 1 } end
+return { false, 0 }
+`;
 
-function lookupClient(redis: Redis): LookupRedis {
-  const r = redis as LookupRedis;
-  if (typeof r.searchLookup !== 'function') redis.defineCommand('searchLookup', { numberOfKeys: 1, lua: LOOKUP });
+// The cache's Lua scripts, defined on a client the first time it runs them (EVALSHA, then EVAL once).
+const SCRIPTS = {
+  searchLookup: { numberOfKeys: 1, lua: LOOKUP },
+  searchEntryOrLock: { numberOfKeys: 2, lua: ENTRY_OR_LOCK },
+} as const;
+type ScriptName = keyof typeof SCRIPTS;
+type ScriptClient = Redis & Record<ScriptName, (...args: (string | number)[]) => Promise<unknown>>;
+
+function scripted(redis: Redis, name: ScriptName): ScriptClient {
+  const r = redis as ScriptClient;
+  if (typeof r[name] !== 'function') redis.defineCommand(name, SCRIPTS[name]);
   return r;
 }
 
 /** [version, entry or null] in one round trip; undefined when Redis failed. */
 function lookup(redis: Redis, key: SearchKey, hash: string): Promise<[string, string | null] | undefined> {
-  const r = lookupClient(redis);
-  return quietly('lookup', () => r.searchLookup(searchVersionKey(key), r.options.keyPrefix ?? '', hash));
+  const r = scripted(redis, 'searchLookup');
+  return quietly('lookup', () => r.searchLookup(searchVersionKey(key), r.options.keyPrefix ?? '', hash) as Promise<[string, string | null]>);
 }
 
 /**
@@ -131,28 +144,10 @@ export async function cachedSearch(deps: SearchCacheDeps, key: SearchKey, fill: 
   return shared;
 }
 
-// The entry if it is there by now, else the fill lock if nobody holds it, in one step: a process whose
-// lookup missed just before another one stored the entry and let the lock go must not fill it again.
-const ENTRY_OR_LOCK = `
-local e = redis.call('GET', KEYS[1])
-if e then return { e, 0 } end
-if redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2], 'NX') then return { false, 1 } end
-return { false, 0 }
-`;
-
-interface FillRedis extends Redis {
-  searchEntryOrLock(entryKey: string, lockKey: string, owner: string, lockMs: number): Promise<[string | null, number]>;
-}
-
-function fillClient(redis: Redis): FillRedis {
-  const r = redis as FillRedis;
-  if (typeof r.searchEntryOrLock !== 'function') redis.defineCommand('searchEntryOrLock', { numberOfKeys: 2, lua: ENTRY_OR_LOCK });
-  return r;
-}
 
 async function fillOnce(redis: Redis, ttl: number, entryKey: string, fill: () => Promise<string>): Promise<string> {
   const lockKey = `lock:${entryKey}`;
-  const claimed = await quietly('lock', () => fillClient(redis).searchEntryOrLock(entryKey, lockKey, String(process.pid), LOCK_MS));
+  const claimed = await quietly('lock', () => scripted(redis, 'searchEntryOrLock').searchEntryOrLock(entryKey, lockKey, String(process.pid), LOCK_MS) as Promise<[string | null, number]>);
   if (claimed?.[0]) return claimed[0];
   // Redis failed (claimed undefined): fill without it. Lock taken: fill. Lock held by another: wait.
   const holdsLock = claimed?.[1] === 1;
