@@ -8,8 +8,9 @@ import { scrubValue } from './scrub.js';
  * Error reports to Sentry, when SENTRY_DSN is set: unknown errors at the two edges, job failures,
  * unhandled rejections, and the reconciliation's findings (captureFinding). Every event carries the
  * release, the component (api, worker, script), and from the request or job context the request id,
- * the user id (never the e-mail) and the tRPC path or job name as tags. Every event goes through `beforeSend`, which drops secret keys and scrubs every string
- * (lib/scrub.ts) before anything leaves the process.
+ * the user id (never the e-mail) and the tRPC path or job name as tags. Every event goes through
+ * `beforeSend`, which drops secret keys and scrubs every string (lib/scrub.ts) before anything leaves
+ * the process.
  */
 let enabled = false;
 

@@ -94,8 +94,11 @@ const ANSWER_LAYOUT = 'flights-v2';
  * it stays exact until the first of them stops being bookable (valid until), since a flight off sale
  * never comes back on. Until then, and for a reader with the same cutoff, it is sent byte for byte.
  */
+const onSaleAt = (views: FlightView[], now: Date, salesCutoffMinutes: number) =>
+  views.filter((f) => isBookable(new Date(f.departureAt), now, salesCutoffMinutes));
+
 function encodeAnswer(views: FlightView[], now: Date, salesCutoffMinutes: number): string {
-  const onSale = views.filter((f) => isBookable(new Date(f.departureAt), now, salesCutoffMinutes));
+  const onSale = onSaleAt(views, now, salesCutoffMinutes);
   const validUntil = Math.min(8.64e15, ...onSale.map((f) => bookableUntilMs(new Date(f.departureAt), salesCutoffMinutes)));
   return `${validUntil}|${salesCutoffMinutes}|${JSON.stringify(onSale)}`;
 }
@@ -109,7 +112,7 @@ function answerAt(entry: string, now: Date, salesCutoffMinutes: number): string 
   const [validUntil, cutoff] = entry.split('|', 2);
   const json = entry.slice(validUntil!.length + cutoff!.length + 2);
   if (Number(cutoff) === salesCutoffMinutes && now.getTime() <= Number(validUntil)) return json;
-  return JSON.stringify((JSON.parse(json) as FlightView[]).filter((f) => isBookable(new Date(f.departureAt), now, salesCutoffMinutes)));
+  return JSON.stringify(onSaleAt(JSON.parse(json) as FlightView[], now, salesCutoffMinutes));
 }
 
 /**
