@@ -3,6 +3,7 @@ import { drizzle } from 'drizzle-orm/mysql2';
 import * as schema from './schema/index.js';
 import type { Db } from './types.js';
 import { withAfterCommit } from './after-commit.js';
+import { transactionsPerConnection } from './prepared.js';
 
 export interface Database {
   db: Db;
@@ -22,6 +23,10 @@ export function createDatabase(url: string, opts: { connectionLimit?: number } =
     flags: ['-FOUND_ROWS'],
     connectTimeout: 5000,
     enableKeepAlive: true,
+    // No stack captured at every call (mysql2's default): it cost about 0.4 ms of CPU per booking
+    // (eleven statements), measured in-process. Nothing is lost: every query goes through drizzle, whose
+    // DrizzleQueryError is thrown from the awaiting caller and so names it (tests/integration/db-client.test.ts).
+    trace: false,
   });
   pool.pool.on('connection', (conn) => {
     // READ COMMITTED: conditional UPDATEs and FOR UPDATE see the latest committed row, and gap locks
@@ -30,6 +35,10 @@ export function createDatabase(url: string, opts: { connectionLimit?: number } =
     conn.query('SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED');
     conn.query("SET time_zone = '+00:00', innodb_lock_wait_timeout = 10");
   });
-  const db = withAfterCommit(drizzle(pool, { schema, mode: 'default' }) as Db);
+  const db = drizzle(pool, { schema, mode: 'default' }) as Db;
+  // Transactions run on a drizzle handle kept per pooled connection, so statements inside them can be
+  // prepared once per connection (db/prepared.ts).
+  db.transaction = transactionsPerConnection(pool, (conn) => drizzle(conn, { schema, mode: 'default' }) as unknown as Db);
+  withAfterCommit(db);
   return { db, pool, close: () => pool.end() };
 }

@@ -1,9 +1,10 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../db/types.js';
 import { bookings, bookingTransitions, flights, type BookingStatus } from '../db/schema/index.js';
 import { AppError } from '../lib/errors.js';
 import { metrics } from '../lib/metrics.js';
 import { afterCommit } from '../db/after-commit.js';
+import { prepared } from '../db/prepared.js';
 
 /**
  * The booking state machine: the ONE table of allowed moves, and the only code that changes a
@@ -72,9 +73,17 @@ export async function transition(tx: DbOrTx, input: TransitionInput): Promise<vo
   afterCommit(tx, () => metrics.bookingTransition(input.from, input.to));
 }
 
+/** Prepared once per connection (db/prepared.ts): it runs in every booking's transaction. */
+const creationRecorded = prepared((db) =>
+  db
+    .insert(bookingTransitions)
+    .values({ bookingId: sql.placeholder('bookingId'), fromStatus: null, toStatus: 'pending_payment', reason: 'booking created', actor: sql.placeholder('actor') })
+    .prepare(),
+);
+
 /** The audit row for a booking's creation (there is no "from"). */
 export async function recordCreation(tx: DbOrTx, bookingId: number, actor: string): Promise<void> {
-  await tx.insert(bookingTransitions).values({ bookingId, fromStatus: null, toStatus: 'pending_payment', reason: 'booking created', actor });
+  await creationRecorded(tx).execute({ bookingId, actor });
   afterCommit(tx, () => metrics.bookingCreated());
 }
 

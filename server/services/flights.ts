@@ -1,6 +1,6 @@
 import { and, asc, eq, gte, lt, sql } from 'drizzle-orm';
 import type { Deps } from '../deps.js';
-import { preparedPerDb } from '../db/prepared.js';
+import { prepared } from '../db/prepared.js';
 import { flights } from '../db/schema/index.js';
 import { airportsByIata } from './airports.js';
 import { cachedSearch, peekSearch } from './search-cache.js';
@@ -54,7 +54,7 @@ type SearchDeps = Pick<Deps, 'db' | 'clock' | 'redis' | 'config'>;
  * The search's one query, prepared once per database handle (measured: about half the CPU of an uncached
  * search went to drizzle building it again on every call).
  */
-const dayQuery = preparedPerDb((db) =>
+const dayQuery = prepared((db) =>
   db
     .select(flightColumns)
     .from(flights)

@@ -2,6 +2,7 @@ import { and, count, eq, gt, or, sql } from 'drizzle-orm';
 import type { Tx } from '../db/types.js';
 import type { Env } from '../env.js';
 import { bookings, users } from '../db/schema/index.js';
+import { prepared } from '../db/prepared.js';
 import { AppError } from '../lib/errors.js';
 
 /**
@@ -11,6 +12,23 @@ import { AppError } from '../lib/errors.js';
  */
 export type HoldCaps = Pick<Env, 'MAX_UNPAID_BOOKINGS_PER_USER' | 'MAX_UNPAID_SEATS_PER_USER'>;
 
+// Prepared once per connection (db/prepared.ts): both run in every booking's transaction.
+const lockUser = prepared((db) => db.select({ id: users.id }).from(users).where(eq(users.id, sql.placeholder('userId'))).for('update').prepare());
+const unpaidHolds = prepared((db) =>
+  db
+    .select({ bookings: count(), seats: sql<string>`COALESCE(SUM(${bookings.seatsHeld}), 0)` })
+    .from(bookings)
+    .where(
+      and(
+        eq(bookings.userId, sql.placeholder('userId')),
+        eq(bookings.status, 'pending_payment'),
+        gt(bookings.seatsHeld, 0),
+        or(gt(bookings.holdExpiresAt, sql.placeholder('now')), eq(bookings.paymentStatus, 'processing')),
+      ),
+    )
+    .prepare(),
+);
+
 /**
  * Refuses a new hold of `seats` that would take the user over a cap. Runs inside the booking's
  * transaction and starts by locking the user's row, so one user's concurrent creates are counted one
@@ -19,18 +37,8 @@ export type HoldCaps = Pick<Env, 'MAX_UNPAID_BOOKINGS_PER_USER' | 'MAX_UNPAID_SE
  * do not count; a delayed payment under way does (its seats stay held).
  */
 export async function assertHoldCapacity(tx: Tx, caps: HoldCaps, userId: number, seats: number, now: Date): Promise<void> {
-  await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('update');
-  const [held] = await tx
-    .select({ bookings: count(), seats: sql<string>`COALESCE(SUM(${bookings.seatsHeld}), 0)` })
-    .from(bookings)
-    .where(
-      and(
-        eq(bookings.userId, userId),
-        eq(bookings.status, 'pending_payment'),
-        gt(bookings.seatsHeld, 0),
-        or(gt(bookings.holdExpiresAt, now), eq(bookings.paymentStatus, 'processing')),
-      ),
-    );
+  await lockUser(tx).execute({ userId });
+  const [held] = await unpaidHolds(tx).execute({ userId, now });
   const heldBookings = held?.bookings ?? 0;
   const heldSeats = Number(held?.seats ?? 0);
   if (heldBookings + 1 > caps.MAX_UNPAID_BOOKINGS_PER_USER || heldSeats + seats > caps.MAX_UNPAID_SEATS_PER_USER) {

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Db, Tx } from '../db/types.js';
 import type { Clock } from '../deps.js';
 import { idempotencyRequests } from '../db/schema/index.js';
-import { preparedPerDb } from '../db/prepared.js';
+import { prepared } from '../db/prepared.js';
 import { AppError, mysqlErrorCode } from '../lib/errors.js';
 import { canonicalJson, sha256Hex } from '../lib/canonical-json.js';
 import { logger } from '../lib/logger.js';
@@ -85,16 +85,7 @@ export async function withIdempotency<T>(
     async finish(tx, response) {
       // One conditional UPDATE both checks the claim is still ours (not taken over after a lock
       // timeout: a takeover writes a new locked_until) and completes it, under the row's lock.
-      const [res] = await tx
-        .update(idempotencyRequests)
-        .set({ status: 'completed', response: asStored(response) as object })
-        .where(
-          and(
-            eq(idempotencyRequests.id, claim.id),
-            eq(idempotencyRequests.status, 'started'),
-            eq(idempotencyRequests.lockedUntil, claim.lockedUntil),
-          ),
-        );
+      const [res] = await claimCompleted(tx).execute({ id: claim.id, lockedUntil: claim.lockedUntil, response: asStored(response) });
       if (res.affectedRows !== 1) {
         // Our claim timed out and another attempt took the key over: roll our changes back.
         throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'This request is being retried by another attempt', undefined, 1);
@@ -117,8 +108,23 @@ export async function withIdempotency<T>(
 
 type Claim = { id: number; lockedUntil: Date } | { replay: unknown };
 
+/** Completes a claim inside the business transaction, prepared once per connection (db/prepared.ts). */
+const claimCompleted = prepared((db) =>
+  db
+    .update(idempotencyRequests)
+    .set({ status: 'completed', response: sql.placeholder('response') })
+    .where(
+      and(
+        eq(idempotencyRequests.id, sql.placeholder('id')),
+        eq(idempotencyRequests.status, 'started'),
+        eq(idempotencyRequests.lockedUntil, sql.placeholder('lockedUntil')),
+      ),
+    )
+    .prepare(),
+);
+
 /** The claim's INSERT IGNORE, the first statement of every idempotent request (on the pool), prepared once. */
-const claimStatement = preparedPerDb((db) =>
+const claimStatement = prepared((db) =>
   db
     .insert(idempotencyRequests)
     .ignore()

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { and, eq, gte, sql } from 'drizzle-orm';
 import type { DbOrTx } from '../db/types.js';
 import { bookings, flights } from '../db/schema/index.js';
+import { prepared } from '../db/prepared.js';
 import { AppError } from '../lib/errors.js';
 
 /**
@@ -36,12 +37,18 @@ export async function trackSeatChanges<T>(work: () => Promise<T>): Promise<{ res
   return { result, changed };
 }
 
+/** Prepared once per connection (db/prepared.ts): it runs in every booking's transaction. */
+const seatsTaken = prepared((db) =>
+  db
+    .update(flights)
+    .set({ seatsAvailable: sql`${flights.seatsAvailable} - ${sql.placeholder('seats')}` })
+    .where(and(eq(flights.id, sql.placeholder('flightId')), gte(flights.seatsAvailable, sql.placeholder('seats'))))
+    .prepare(),
+);
+
 /** Takes `seats` from the flight or throws SOLD_OUT; never oversells, whatever the concurrency. */
 export async function takeSeats(tx: DbOrTx, flightId: number, seats: number, route?: FlightRoute): Promise<void> {
-  const [res] = await tx
-    .update(flights)
-    .set({ seatsAvailable: sql`${flights.seatsAvailable} - ${seats}` })
-    .where(and(eq(flights.id, flightId), gte(flights.seatsAvailable, seats)));
+  const [res] = await seatsTaken(tx).execute({ flightId, seats });
   if (res.affectedRows !== 1) {
     const [flight] = await tx.select({ seatsAvailable: flights.seatsAvailable }).from(flights).where(eq(flights.id, flightId));
     if (!flight) throw new AppError('NOT_FOUND', `Flight ${flightId} not found`);
