@@ -71,33 +71,29 @@ export async function withIdempotency<T>(
   if (!parsedKey.success) throw new AppError('VALIDATION', parsedKey.error.issues[0]!.message);
   const fp = fingerprint(spec.input);
   const lockMs = (spec.lockSeconds ?? 30) * 1000;
-  const where = and(
-    eq(idempotencyRequests.scope, spec.scope),
-    eq(idempotencyRequests.principal, spec.principal),
-    eq(idempotencyRequests.idempotencyKey, spec.key),
-  );
-
-  const claim = await claimKey(deps, spec, fp, lockMs, where);
+  const claim = await claimKey(deps, spec, fp, lockMs);
   if ('replay' in claim) return { response: claim.replay as T, replayed: true };
 
-  let finished = false;
+  // What finish() stored: the first caller gets exactly what every replay will get.
+  let stored: { response: T } | undefined;
   const control: IdempotencyControl<T> = {
     async finish(tx, response) {
+      const value = asStored(response);
       // One conditional UPDATE both checks the claim is still ours (not taken over after a lock
       // timeout: a takeover writes a new locked_until) and completes it, under the row's lock.
-      const [res] = await claimCompleted(tx).execute({ id: claim.id, lockedUntil: claim.lockedUntil, response: asStored(response) });
+      const [res] = await claimCompleted(tx).execute({ id: claim.id, lockedUntil: claim.lockedUntil, response: value });
       if (res.affectedRows !== 1) {
         // Our claim timed out and another attempt took the key over: roll our changes back.
         throw new AppError('IDEMPOTENCY_IN_PROGRESS', 'This request is being retried by another attempt', undefined, 1);
       }
-      finished = true;
+      stored = { response: value };
     },
   };
 
   try {
-    const response = await work(control);
-    if (!finished) throw new Error(`idempotent operation ${spec.scope} returned without calling finish()`);
-    return { response: asStored(response), replayed: false };
+    await work(control);
+    if (!stored) throw new Error(`idempotent operation ${spec.scope} returned without calling finish()`);
+    return { response: stored.response, replayed: false };
   } catch (err) {
     // Deletes only a claim still 'started' with our lock: if the business transaction (or its COMMIT)
     // failed, the key becomes retryable at once; if it committed, the completed row stays.
@@ -140,7 +136,7 @@ const claimStatement = prepared((db) =>
     .prepare(),
 );
 
-async function claimKey({ db, clock }: IdempotencyDeps, spec: IdempotencySpec, fp: string, lockMs: number, where: ReturnType<typeof and>): Promise<Claim> {
+async function claimKey({ db, clock }: IdempotencyDeps, spec: IdempotencySpec, fp: string, lockMs: number): Promise<Claim> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const now = clock.now();
     const lockedUntil = new Date(now.getTime() + lockMs);
@@ -148,7 +144,11 @@ async function claimKey({ db, clock }: IdempotencyDeps, spec: IdempotencySpec, f
     const [ins] = await claimStatement(db).execute({ scope: spec.scope, principal: spec.principal, key: spec.key, fingerprint: fp, lockedUntil, expiresAt });
     if (ins.affectedRows === 1) return { id: ins.insertId, lockedUntil };
 
-    const [row] = await db.select().from(idempotencyRequests).where(where).limit(1);
+    const [row] = await db
+      .select()
+      .from(idempotencyRequests)
+      .where(and(eq(idempotencyRequests.scope, spec.scope), eq(idempotencyRequests.principal, spec.principal), eq(idempotencyRequests.idempotencyKey, spec.key)))
+      .limit(1);
     if (!row) continue; // deleted between our insert and read (a failed attempt released it): try again
 
     if (row.expiresAt <= now) {
