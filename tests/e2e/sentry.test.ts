@@ -7,6 +7,9 @@ import { createUser, uniqueEmail } from '../support/users.js';
 import { bookAndOpenCheckout, bookingRow, eventRow } from '../support/booking-flow.js';
 import { runEntrypoint } from '../support/spawn.js';
 import { payments } from '../../server/db/schema/index.js';
+import { createQueueRedis } from '../../server/lib/redis.js';
+import { bullPrefix, createQueues } from '../../server/jobs/queues.js';
+import { REDIS_URL } from '../support/test-env.js';
 
 /**
  * Sentry, proven: the real API process with SENTRY_DSN pointing at a loopback server that plays
@@ -95,7 +98,7 @@ describe('error reports and logs of the API process', () => {
   });
 });
 
-describe('reconciliation findings reach Sentry (npm run jobs:reconcile)', () => {
+describe('reconciliation findings reach Sentry (npm run jobs:reconcile, and the worker\'s daily job)', () => {
   it('a refund made only at Stripe and a delayed payment stuck in processing each arrive as an event tagged with booking, payment intent and kind, and nothing personal', async () => {
     // 1. Paid by card, then refunded in the Dashboard; both refund events fail here until flagged for
     //    a human (the ledger refused them), so the reconciliation leaves them alone: Stripe has given
@@ -145,5 +148,29 @@ describe('reconciliation findings reach Sentry (npm run jobs:reconcile)', () => 
     }
     expect(raw).not.toContain('customer@example.com'); // the payer's e-mail at Stripe
     expect(raw).not.toMatch(/eyJ[\w-]+\.eyJ[\w-]+\./);
+
+    // 3. The daily run is the worker's scheduled job, not the script: the worker process reports the
+    //    same finding, from its own run, tagged as a worker's job.
+    const worker = await e.startWorker();
+    const connection = createQueueRedis(REDIS_URL);
+    const queues = createQueues(connection, bullPrefix(e.processEnv.REDIS_KEY_PREFIX!));
+    try {
+      // What the job scheduler adds at 02:00 in Riyadh (RECONCILIATION_SCHEDULE), added now.
+      await queues.reconciliation.add('reconcile', {});
+      const fromWorker = await sink.waitForEvent((ev) => ev.tags?.booking_id === String(refunded.booking.id) && ev.tags?.component === 'worker', 30_000);
+      expect(fromWorker).toMatchObject({
+        level: 'error',
+        release: RELEASE,
+        fingerprint: ['reconciliation', 'ledger_above_stripe'],
+        tags: { mismatch_kind: 'ledger_above_stripe', payment_intent: refundedPi, job_name: 'reconcile', request_id: expect.stringMatching(/^job:reconcile:/) },
+      });
+      expect(fromWorker.tags.reconciliation_run).not.toBe(mismatch.tags.reconciliation_run);
+      const all = sink.envelopes.map((env) => env.raw).join('\n');
+      for (const secret of [refunded.user.email, stuck.user.email, process.env.STRIPE_SECRET_KEY!, process.env.JWT_SECRET!]) expect(all).not.toContain(secret);
+    } finally {
+      await queues.close();
+      connection.disconnect();
+      await worker.stop();
+    }
   });
 });
